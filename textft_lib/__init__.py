@@ -1,0 +1,16 @@
+"""textft_lib: the helper library of the textft course.
+
+Modules, one job each (import the one you need; nothing heavy loads at package import):
+
+- ``config``: quick/offline mode, device, seeding, cache and asset paths
+- ``data``: the catalogue of corpora and datasets, offline first
+- ``text``, ``bpe``: preprocessing and byte-level BPE (lesson 01)
+- ``vectors``: co-occurrence counts, GloVe, evaluation (lesson 02)
+- ``attention``: the attention formula, masks, multi-head attention (lesson 03)
+- ``kernels``: the fused attention kernel in Triton (lesson 04)
+- ``transformer``, ``train``: the Transformer and the training loop (lesson 05)
+- ``bert``: masking, the MLM model, Hugging Face conversion (lesson 06)
+- ``classify``: fine-tuning and using a classifier (lesson 07)
+"""
+
+__version__ = "0.1.0"

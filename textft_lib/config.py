@@ -1,0 +1,219 @@
+"""Course-wide settings: quick mode, offline mode, device, seeding, cache and asset paths.
+
+Every lesson starts with::
+
+    from textft_lib import config
+    device = config.setup(seed=0)   # seeds everything, prints device and versions
+
+Environment variables (all optional):
+
+=====================  ==========================================================
+``TEXTFT_QUICK=1``     quick mode: lessons shrink their sizes (tests and CI use it)
+``TEXTFT_OFFLINE=1``   never touch the network (the test run sets it)
+``TEXTFT_DEVICE``      force a device: ``cpu``, ``cuda``, ``cuda:1``, ``mps``
+``TEXTFT_CACHE_DIR``   where downloads and trained checkpoints go
+                       (default: ``~/.cache/textft``, or ``$XDG_CACHE_HOME/textft``)
+``TEXTFT_DATA_DIR``    local copies of datasets in their standard layout
+=====================  ==========================================================
+
+This module imports no heavy package at import time; torch is imported inside the
+functions that need it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import random
+import sys
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+#: The packages whose versions ``setup()`` prints.
+COURSE_PACKAGES = (
+    "torch", "transformers", "tokenizers", "triton", "gensim", "nltk",
+    "numpy", "sklearn", "matplotlib",
+)
+
+
+def _flag(name: str) -> bool:
+    """Read a boolean environment variable; reject values that are neither true nor false."""
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError(f"{name}={os.environ[name]!r} is not a boolean: use 1/0, true/false, yes/no or on/off")
+
+
+def is_quick() -> bool:
+    """True when ``TEXTFT_QUICK`` is set: lessons use small sizes (same code paths)."""
+    return _flag("TEXTFT_QUICK")
+
+
+def is_offline() -> bool:
+    """True when ``TEXTFT_OFFLINE`` is set: no function in the course touches the network."""
+    return _flag("TEXTFT_OFFLINE")
+
+
+def pick(full: T, quick: T) -> T:
+    """Return ``quick`` in quick mode and ``full`` otherwise.
+
+    Example::
+
+        EPOCHS = config.pick(full=20, quick=2)
+    """
+    return quick if is_quick() else full
+
+
+def repo_root() -> Path:
+    """The folder that holds ``textft_lib/`` (the course checkout)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def assets_dir(*parts: str) -> Path:
+    """``assets/`` of the checkout (figures and benchmark JSON), created if missing."""
+    path = repo_root().joinpath("assets", *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir(*parts: str) -> Path:
+    """The course cache (downloads, trained checkpoints), created if missing.
+
+    ``TEXTFT_CACHE_DIR`` overrides the default ``$XDG_CACHE_HOME/textft`` (or
+    ``~/.cache/textft``). Extra ``parts`` name a sub-folder.
+    """
+    root = os.environ.get("TEXTFT_CACHE_DIR")
+    if root:
+        base = Path(root).expanduser()
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = (Path(xdg) if xdg else Path.home() / ".cache") / "textft"
+    path = base.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir() -> Path | None:
+    """The folder named by ``TEXTFT_DATA_DIR``, or None when it is not set.
+
+    Raises ``FileNotFoundError`` when the variable names a folder that does not exist,
+    so a typo is not mistaken for "no local data".
+    """
+    root = os.environ.get("TEXTFT_DATA_DIR")
+    if not root:
+        return None
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"TEXTFT_DATA_DIR={root!r} is not a folder")
+    return path
+
+
+def get_device(prefer: str | None = None) -> Any:
+    """Pick the device: ``TEXTFT_DEVICE`` (or ``prefer``), else CUDA, then Apple MPS, then CPU.
+
+    Returns a ``torch.device``. Asking for a device that is not there raises an error
+    that says what is available.
+    """
+    import torch
+
+    wanted = (prefer or os.environ.get("TEXTFT_DEVICE", "")).strip().lower()
+    if wanted:
+        kind = wanted.split(":")[0]
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"device {wanted!r} was asked for, but CUDA is not available here")
+        if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise RuntimeError(f"device {wanted!r} was asked for, but Apple MPS is not available here")
+        if kind not in {"cpu", "cuda", "mps"}:
+            raise ValueError(f"unknown device {wanted!r}: use cpu, cuda, cuda:N or mps")
+        return torch.device(wanted)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def amp_dtype(device: Any) -> Any | None:
+    """The mixed-precision dtype for ``device``: bf16 where the GPU supports it, else fp16
+    on CUDA (the Colab T4), and None (full fp32) on CPU and MPS."""
+    import torch
+
+    if getattr(device, "type", str(device)) != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python's ``random``, NumPy and torch (CPU and all GPUs)."""
+    random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        torch.manual_seed(seed)  # also seeds every CUDA device
+    except ImportError:
+        pass
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the course's packages (``"missing"`` when absent)."""
+    out = {"python": platform.python_version()}
+    for name in COURSE_PACKAGES:
+        try:
+            mod = importlib.import_module(name)
+            out[name] = getattr(mod, "__version__", "?")
+        except Exception:  # an import can fail in odd ways (e.g. a broken CUDA setup)
+            out[name] = "missing"
+    return out
+
+
+def describe_device(device: Any) -> str:
+    """One line naming the device, e.g. ``cuda (NVIDIA T4, sm_75, fp16 autocast)``."""
+    import torch
+
+    if device.type == "cuda":
+        idx = device.index if device.index is not None else torch.cuda.current_device()
+        major, minor = torch.cuda.get_device_capability(idx)
+        amp = amp_dtype(device)
+        amp_name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(amp, "fp32")
+        return f"cuda ({torch.cuda.get_device_name(idx)}, sm_{major}{minor}, {amp_name} autocast)"
+    if device.type == "mps":
+        return "mps (Apple GPU)"
+    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+
+
+def setup(seed: int = 0, *, verbose: bool = True) -> Any:
+    """Seed every generator, choose the device and print what the lesson runs on.
+
+    Returns the ``torch.device``. Example::
+
+        device = config.setup(seed=0)
+        # textft | device: cpu (2 cores, 2 torch threads) | quick mode: on | offline: on
+        # python 3.11.7 | torch 2.13.0 | transformers 5.23.0 | ...
+    """
+    seed_everything(seed)
+    device = get_device()
+    if verbose:
+        modes = f"quick mode: {'on' if is_quick() else 'off'} | offline: {'on' if is_offline() else 'off'}"
+        print(f"textft | device: {describe_device(device)} | seed: {seed} | {modes}")
+        print(" | ".join(f"{k} {v}" for k, v in versions().items()))
+    return device
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules
