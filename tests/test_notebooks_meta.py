@@ -1,0 +1,43 @@
+"""Every committed notebook is clean: no outputs, no execution counts, slide metadata, the
+Colab cell and a ``parameters`` cell, and the repository path of pyproject.toml."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("nbtools", ROOT / "scripts" / "nbtools.py")
+nbtools = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(nbtools)
+
+NOTEBOOKS = nbtools.notebooks()
+
+
+def test_there_are_lessons():
+    assert NOTEBOOKS, "no notebooks found in notebooks/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_clean(path):
+    assert nbtools.problems(path, nbtools.repository()) == [], "run: python scripts/nbtools.py fix"
+
+
+def test_readme_badges_match_repository():
+    assert nbtools.readme_problems(nbtools.repository()) == []
+
+
+def test_problems_are_detected(tmp_path):
+    nb = {"cells": [{"cell_type": "code", "source": "1+1", "metadata": {}, "execution_count": 3,
+                     "outputs": [{"output_type": "stream", "name": "stdout", "text": "2"}]},
+                    {"cell_type": "markdown", "source": "[x](https://colab.research.google.com/github/"
+                                                        "someone/else/blob/main/notebooks/01.ipynb)",
+                     "metadata": {}}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "01_x.ipynb"
+    path.write_text(json.dumps(nb))
+    found = " | ".join(nbtools.problems(path, "textft/textft"))
+    for expected in ("has outputs", "execution count", "slide metadata", "someone/else",
+                     "no Colab install cell", "no cell tagged 'parameters'"):
+        assert expected in found
