@@ -1,0 +1,185 @@
+"""The pretraining corpus and its WordPiece tokenizer (lesson 06).
+
+BERT reads text through a WordPiece vocabulary: whole words when they are frequent,
+otherwise a first piece and continuation pieces marked ``##`` (``tendon`` ->
+``tend ##on``). This module trains such a vocabulary on the course's Wikipedia articles
+with the ``tokenizers`` library and wraps it as a ``transformers`` ``BertTokenizer``, so
+``save_pretrained`` writes the standard files (``tokenizer.json``,
+``tokenizer_config.json``, ``vocab.txt``) and ``AutoTokenizer.from_pretrained(folder)``
+loads it back.
+
+Example::
+
+    from textft_lib import wordpiece
+    train_texts, held_out_texts = wordpiece.wiki_split()
+    tok = wordpiece.train_wordpiece(train_texts, vocab_size=8000)
+    tok.tokenize("The Achilles tendon")     # ['the', 'achilles', 'tend', '##on']
+    wordpiece.save_tokenizer(tok, "my_tokenizer")
+    same = wordpiece.load_tokenizer("my_tokenizer")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+from textft_lib import config, data
+
+#: BERT's special tokens, in the order of their ids (0..4).
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+_MARKUP = re.compile(r"'{2,}")           # ''italic'' and '''bold''' quotes left by filter_wiki
+_HEADING = re.compile(r"^\s*=+\s*(.*?)\s*=+\s*$")
+_BULLET = re.compile(r"^\s*[*#:;]+\s*")
+_SPACES = re.compile(r"[ \t]+")
+
+
+def clean_wiki(text: str, *, min_words: int = 4) -> str:
+    """Strip the markup that gensim's ``filter_wiki`` leaves behind.
+
+    Removes ``''``/``'''`` emphasis quotes, heading ``==`` signs and list bullets, and
+    drops lines with fewer than ``min_words`` words (headings, image captions, table
+    debris). Returns the remaining lines joined by newlines.
+
+    Example::
+
+        clean_wiki("== Birth ==\\n'''Achilles''' was the son of Thetis and Peleus.")
+        # 'Achilles was the son of Thetis and Peleus.'
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"clean_wiki expects a str, got {type(text).__name__}")
+    lines = []
+    for line in text.splitlines():
+        line = _MARKUP.sub("", line)
+        heading = _HEADING.match(line)
+        if heading:
+            line = heading.group(1)
+        line = _SPACES.sub(" ", _BULLET.sub("", line)).strip()
+        if len(line.split()) >= min_words:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def wiki_split(held_out_fraction: float = 0.1, *, seed: int = 0, limit: int | None = None
+               ) -> tuple[list[str], list[str]]:
+    """Cleaned Wikipedia articles, split by article into training and held-out texts.
+
+    Splitting by article (not by sentence) keeps every sentence of a held-out article
+    away from training, so the held-out loss measures text the model has never seen.
+    ``limit`` keeps only the first articles (before the split). Returns
+    ``(train_texts, held_out_texts)``, one string per article.
+    """
+    if not 0.0 < held_out_fraction < 1.0:
+        raise ValueError(f"held_out_fraction must be in (0, 1), got {held_out_fraction}")
+    texts = [clean_wiki(a.text) for a in data.load("wiki", limit=limit)]
+    texts = [t for t in texts if t]
+    if len(texts) < 2:
+        raise ValueError(f"need at least 2 non-empty articles to split, got {len(texts)}")
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)
+    n_held = max(1, round(held_out_fraction * len(texts)))
+    held = sorted(order[:n_held])
+    train = sorted(order[n_held:])
+    return [texts[i] for i in train], [texts[i] for i in held]
+
+
+def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, *, min_frequency: int = 2,
+                    model_max_length: int = 512) -> Any:
+    """Train a lower-casing WordPiece vocabulary with ``tokenizers``; return a ``BertTokenizer``.
+
+    The pipeline is BERT's: Unicode clean-up and lower-casing (``BertNormalizer``), a split
+    on whitespace and punctuation (``BertPreTokenizer``), then WordPiece with ``##``
+    continuation pieces. The special tokens get ids 0..4 (``SPECIAL_TOKENS``).
+    ``model_max_length`` is what ``truncation=True`` cuts to (the model's
+    ``max_position_embeddings``).
+
+    Example::
+
+        tok = train_wordpiece(["a first text", "a second text"], vocab_size=60)
+        tok("a text")["input_ids"]     # [2, ..., 3]: [CLS] ... [SEP]
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import BertTokenizer
+
+    texts = [t for t in texts if t and t.strip()]
+    if not texts:
+        raise ValueError("train_wordpiece needs at least one non-empty text")
+    if vocab_size <= len(SPECIAL_TOKENS):
+        raise ValueError(f"vocab_size must exceed the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}")
+    raw = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    raw.normalizer = normalizers.BertNormalizer(lowercase=True, clean_text=True, handle_chinese_chars=True)
+    raw.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    raw.train_from_iterator(texts, trainer)
+    # BertTokenizer rebuilds the same pipeline (normalizer, pre-tokenizer, WordPiece, the
+    # [CLS] ... [SEP] template) around the learned vocabulary.
+    return BertTokenizer(vocab=raw.get_vocab(), do_lower_case=True, model_max_length=model_max_length)
+
+
+def save_tokenizer(tokenizer: Any, folder: str | Path) -> Path:
+    """Save with ``save_pretrained`` plus the classic ``vocab.txt`` (one token per line, in id order)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(folder)
+    vocab = tokenizer.get_vocab()
+    by_id = sorted(vocab.items(), key=lambda kv: kv[1])
+    if [i for _, i in by_id] != list(range(len(by_id))):
+        raise ValueError("the vocabulary's ids are not 0..N-1; cannot write vocab.txt")
+    (folder / "vocab.txt").write_text("".join(f"{tok}\n" for tok, _ in by_id), encoding="utf-8")
+    return folder
+
+
+def load_tokenizer(folder: str | Path) -> Any:
+    """Load a tokenizer saved by ``save_tokenizer`` (or any BERT tokenizer folder), offline."""
+    from transformers import AutoTokenizer
+
+    folder = Path(folder)
+    if not (folder / "tokenizer.json").exists() and not (folder / "vocab.txt").exists():
+        raise FileNotFoundError(f"{folder} holds no tokenizer.json or vocab.txt")
+    return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+
+
+def course_tokenizer(vocab_size: int = 8000, *, held_out_fraction: float = 0.1, seed: int = 0,
+                     model_max_length: int = 512) -> Any:
+    """The course's WordPiece tokenizer, trained on the training articles of ``wiki_split``.
+
+    Cached under ``config.cache_dir("bert")`` by its settings, so the second call loads
+    it in a fraction of a second.
+    """
+    settings = {"vocab_size": vocab_size, "held_out_fraction": held_out_fraction, "seed": seed,
+                "model_max_length": model_max_length, "special": SPECIAL_TOKENS, "version": 1}
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    folder = config.cache_dir("bert") / f"wordpiece-{vocab_size}-{key}"
+    if not (folder / "tokenizer.json").exists():
+        train_texts, _ = wiki_split(held_out_fraction, seed=seed)
+        tok = train_wordpiece(train_texts, vocab_size, model_max_length=model_max_length)
+        atomic_folder(folder, lambda tmp: save_tokenizer(tok, tmp))
+    return load_tokenizer(folder)
+
+
+def atomic_folder(folder: Path, write: Any) -> Path:
+    """Call ``write(tmp)`` on a temporary sibling folder, then rename it to ``folder``.
+
+    A crash half-way never leaves a half-written folder where a cache lookup would
+    find it; an older folder of the same name is replaced.
+    """
+    import shutil
+    import tempfile
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".part"))
+    try:
+        write(tmp)
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.replace(folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
