@@ -3,6 +3,7 @@
 
     python scripts/nbtools.py check   # report problems, exit 1 if any
     python scripts/nbtools.py fix     # fix what can be fixed automatically
+    python scripts/nbtools.py fix notebooks/01_*.ipynb   # only these notebooks
 
 What it looks after:
 
@@ -116,14 +117,16 @@ def fix_readme(repo: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if argv not in (["check"], ["fix"]):
+    if not argv or argv[0] not in ("check", "fix"):
         print(__doc__)
         return 2
     repo = repository()
-    if argv == ["fix"]:
-        for path in notebooks():
+    if argv[0] == "fix":
+        chosen = [Path(p).resolve() for p in argv[1:]] or notebooks()
+        for path in chosen:
             fix(path, repo)
-        fix_readme(repo)
+        if len(argv) == 1:
+            fix_readme(repo)
     bad = 0
     for path in notebooks():
         for problem in problems(path, repo):
