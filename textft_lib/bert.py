@@ -1,0 +1,658 @@
+"""BERT: masked-language-model pretraining, and conversion to and from ``transformers`` (lesson 06).
+
+Pieces, in the order the lesson builds them:
+
+* **data**: ``make_blocks`` cuts tokenized articles into ``[CLS] ... [SEP]`` blocks;
+* **masking**: ``mask_tokens`` and ``MLMCollator`` choose 15% of the real (non-special)
+  tokens; of those 80% become ``[MASK]``, 10% a random token, 10% stay; labels are the
+  original ids there and -100 (ignored by the loss) everywhere else;
+* **baseline**: ``unigram_log_probs`` / ``unigram_loss``, the loss of guessing every
+  masked token from word frequencies alone, the bar pretraining must clear;
+* **model**: ``BertConfig``, ``BertEmbeddings`` (token + position + segment, LayerNorm,
+  dropout), ``BertModel`` (embeddings + ``textft_lib.transformer`` post-LN encoder
+  layers), ``BertForMLM`` (``BertModel`` + an MLM head whose decoder is the token
+  embedding matrix, tied);
+* **conversion**: ``hf_name`` / ``our_name`` map parameter names both ways;
+  ``to_transformers`` / ``from_transformers`` and ``save_pretrained`` /
+  ``load_pretrained`` move weights to and from ``transformers.BertForMaskedLM``;
+* **training**: ``evaluate_mlm``, ``pretrain`` (on ``textft_lib.train.fit``) and
+  ``course_bert()``, the cached pretrained model that lesson 07 fine-tunes.
+
+Example::
+
+    import torch
+    from textft_lib import bert
+    cfg = bert.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2,
+                          num_attention_heads=4, intermediate_size=64, max_position_embeddings=16)
+    model = bert.BertForMLM(cfg)
+    ids = torch.randint(5, 100, (2, 10))                 # (B, L)
+    logits = model(ids)                                  # (2, 10, 100)
+    hidden = model.bert(ids)                             # (2, 10, 32): what a classifier builds on
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from textft_lib.transformer import TransformerEncoderLayer, check_token_ids
+
+#: The label value that ``F.cross_entropy`` ignores: positions that were not masked.
+IGNORE_INDEX = -100
+
+
+# --------------------------------------------------------------------------- data
+
+
+def make_blocks(texts: Iterable[str], tokenizer: Any, block_size: int = 128) -> Tensor:
+    """Tokenize ``texts`` and cut each into blocks ``[CLS] t1 ... tn [SEP]`` of ``block_size`` ids.
+
+    Each text (an article) is encoded without special tokens and cut into pieces of
+    ``block_size - 2`` tokens; a block never spans two texts. The last piece of a text
+    is padded with ``[PAD]``. Returns a ``(num_blocks, block_size)`` int64 tensor.
+
+    Example::
+
+        blocks = make_blocks(train_texts, tokenizer, block_size=128)   # (N, 128)
+        attention_mask = blocks != tokenizer.pad_token_id              # True = real token
+    """
+    if block_size < 3:
+        raise ValueError(f"block_size must be at least 3 ([CLS], one token, [SEP]), got {block_size}")
+    cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    if None in (cls_id, sep_id, pad_id):
+        raise ValueError("the tokenizer needs [CLS], [SEP] and [PAD] tokens")
+    texts = [t for t in texts if t and t.strip()]
+    if not texts:
+        raise ValueError("make_blocks needs at least one non-empty text")
+    body = block_size - 2
+    rows: list[list[int]] = []
+    # verbose=False: articles are longer than model_max_length, which is fine before cutting
+    encoded = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+    for ids in encoded:
+        for start in range(0, len(ids), body):
+            piece = [cls_id, *ids[start:start + body], sep_id]
+            rows.append(piece + [pad_id] * (block_size - len(piece)))
+    return torch.tensor(rows, dtype=torch.long)
+
+
+# --------------------------------------------------------------------------- masking
+
+
+def mask_tokens(input_ids: Tensor, special_mask: Tensor, *, mask_token_id: int, random_ids: Tensor,
+                mlm_probability: float = 0.15, mask_replace_prob: float = 0.8, random_replace_prob: float = 0.1,
+                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """BERT's masking: returns ``(inputs, labels)``, both ``(B, L)`` like ``input_ids``.
+
+    * each position where ``special_mask`` is False is chosen with probability
+      ``mlm_probability`` (15%); special tokens and padding are never chosen;
+    * a chosen position becomes ``mask_token_id`` with probability ``mask_replace_prob``
+      (80%), a token drawn uniformly from ``random_ids`` with probability
+      ``random_replace_prob`` (10%), and keeps its token otherwise (10%);
+    * ``labels`` holds the original id at chosen positions and -100 everywhere else.
+
+    ``input_ids`` is not modified. Example::
+
+        special = torch.isin(ids, torch.tensor(tokenizer.all_special_ids))
+        inputs, labels = mask_tokens(ids, special, mask_token_id=tokenizer.mask_token_id,
+                                     random_ids=torch.arange(5, len(tokenizer)))
+    """
+    if input_ids.dtype != torch.long:
+        raise TypeError(f"input_ids must be int64, got {input_ids.dtype}")
+    if special_mask.shape != input_ids.shape or special_mask.dtype != torch.bool:
+        raise ValueError(f"special_mask must be a bool tensor of shape {tuple(input_ids.shape)}, "
+                         f"got {special_mask.dtype} {tuple(special_mask.shape)}")
+    if not 0.0 < mlm_probability < 1.0:
+        raise ValueError(f"mlm_probability must be in (0, 1), got {mlm_probability}")
+    if mask_replace_prob < 0 or random_replace_prob < 0 or mask_replace_prob + random_replace_prob > 1:
+        raise ValueError("mask_replace_prob and random_replace_prob must be >= 0 and sum to at most 1, "
+                         f"got {mask_replace_prob} and {random_replace_prob}")
+    if random_ids.numel() == 0:
+        raise ValueError("random_ids is empty: there is no token to draw random replacements from")
+    device = input_ids.device
+
+    def uniform() -> Tensor:
+        return torch.rand(input_ids.shape, generator=generator, device=device)
+
+    chosen = (uniform() < mlm_probability) & ~special_mask               # (B, L) the 15%
+    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
+    # one draw decides the fate of each chosen token: [0, .8) mask, [.8, .9) random, rest keep
+    fate = uniform()
+    to_mask = chosen & (fate < mask_replace_prob)
+    to_random = chosen & (fate >= mask_replace_prob) & (fate < mask_replace_prob + random_replace_prob)
+    pick = torch.randint(len(random_ids), input_ids.shape, generator=generator, device=device)
+    inputs = input_ids.clone()
+    inputs[to_mask] = mask_token_id
+    inputs[to_random] = random_ids.to(device)[pick[to_random]]
+    return inputs, labels
+
+
+class MLMCollator:
+    """Turn a list of equal-length id sequences into a masked batch for MLM training.
+
+    ``__call__(examples)`` takes a list of ``(L,)`` int tensors (or lists of ints) and
+    returns a dict of ``(B, L)`` tensors: ``input_ids`` (masked), ``labels`` (original ids
+    at the chosen positions, -100 elsewhere) and ``attention_mask`` (bool, True = real
+    token). The tokenizer's special ids (``[PAD]``, ``[CLS]``, ``[SEP]``, ``[UNK]``,
+    ``[MASK]``) are never chosen; random replacements are drawn from the other ids.
+
+    Example::
+
+        collate = MLMCollator(tokenizer, seed=0)
+        loader = torch.utils.data.DataLoader(blocks, batch_size=32, shuffle=True, collate_fn=collate)
+        batch = next(iter(loader))     # batch["input_ids"], batch["labels"], batch["attention_mask"]
+    """
+
+    def __init__(self, tokenizer: Any, *, mlm_probability: float = 0.15, mask_replace_prob: float = 0.8,
+                 random_replace_prob: float = 0.1, seed: int | None = None) -> None:
+        if tokenizer.mask_token_id is None or tokenizer.pad_token_id is None:
+            raise ValueError("the tokenizer needs [MASK] and [PAD] tokens for masked-language modelling")
+        self.mask_token_id = int(tokenizer.mask_token_id)
+        self.pad_token_id = int(tokenizer.pad_token_id)
+        self.vocab_size = len(tokenizer)
+        self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
+        self.random_ids = torch.tensor([i for i in range(self.vocab_size) if i not in set(self.special_ids.tolist())])
+        self.mlm_probability = mlm_probability
+        self.mask_replace_prob = mask_replace_prob
+        self.random_replace_prob = random_replace_prob
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+
+    def __call__(self, examples: Sequence[Tensor | Sequence[int]]) -> dict[str, Tensor]:
+        if len(examples) == 0:
+            raise ValueError("MLMCollator got an empty list of examples")
+        rows = [torch.as_tensor(e, dtype=torch.long) for e in examples]
+        lengths = {r.shape for r in rows}
+        if len(lengths) != 1 or rows[0].dim() != 1:
+            raise ValueError(f"MLMCollator expects 1-D sequences of one length (use make_blocks), got shapes {lengths}")
+        ids = torch.stack(rows)                                              # (B, L)
+        if int(ids.min()) < 0 or int(ids.max()) >= self.vocab_size:
+            raise IndexError(f"token ids must lie in [0, {self.vocab_size}), got {int(ids.min())}..{int(ids.max())}")
+        special = torch.isin(ids, self.special_ids)
+        inputs, labels = mask_tokens(ids, special, mask_token_id=self.mask_token_id, random_ids=self.random_ids,
+                                     mlm_probability=self.mlm_probability, mask_replace_prob=self.mask_replace_prob,
+                                     random_replace_prob=self.random_replace_prob, generator=self.generator)
+        return {"input_ids": inputs, "labels": labels, "attention_mask": ids != self.pad_token_id}
+
+
+# --------------------------------------------------------------------------- the unigram baseline
+
+
+def unigram_log_probs(blocks: Tensor, vocab_size: int, special_ids: Iterable[int]) -> Tensor:
+    """Log-frequencies of the non-special tokens in ``blocks``, with add-one smoothing.
+
+    Returns a ``(vocab_size,)`` tensor of log-probabilities (special ids get ``-inf``):
+    the best guess for a masked token when the context is ignored.
+    """
+    special = torch.tensor(sorted(set(special_ids)), dtype=torch.long)
+    counts = torch.bincount(blocks.reshape(-1), minlength=vocab_size).double()
+    if counts.numel() != vocab_size:
+        raise IndexError(f"blocks hold ids >= vocab_size={vocab_size}")
+    counts += 1.0
+    counts[special] = 0.0
+    return (counts / counts.sum()).log().float()
+
+
+def unigram_loss(log_probs: Tensor, labels: Tensor) -> float:
+    """Cross-entropy (nats) of predicting each labelled token from ``log_probs`` alone.
+
+    ``labels`` is ``(B, L)`` with -100 at ignored positions, as ``MLMCollator`` makes it.
+    """
+    targets = labels[labels != IGNORE_INDEX]
+    if targets.numel() == 0:
+        raise ValueError("labels hold no masked position")
+    return float(-log_probs[targets].double().mean())
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@dataclass
+class BertConfig:
+    """The sizes of a BERT model. Field names follow ``transformers.BertConfig``.
+
+    ``to_hf()`` gives the equivalent ``transformers.BertConfig``; ``from_hf(cfg)`` reads one.
+    bert-base-uncased is ``BertConfig(vocab_size=30522)`` with the other defaults.
+    """
+
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    hidden_dropout_prob: float = 0.1
+    layer_norm_eps: float = 1e-12
+    initializer_range: float = 0.02
+    pad_token_id: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"hidden_size={self.hidden_size} is not divisible by "
+                             f"num_attention_heads={self.num_attention_heads}")
+        if not 0 <= self.pad_token_id < self.vocab_size:
+            raise ValueError(f"pad_token_id={self.pad_token_id} is outside the vocabulary of {self.vocab_size}")
+
+    def to_hf(self) -> Any:
+        """The same sizes as a ``transformers.BertConfig`` (dropout on attention and hidden states alike)."""
+        from transformers import BertConfig as HFBertConfig
+
+        return HFBertConfig(
+            vocab_size=self.vocab_size, hidden_size=self.hidden_size, num_hidden_layers=self.num_hidden_layers,
+            num_attention_heads=self.num_attention_heads, intermediate_size=self.intermediate_size,
+            max_position_embeddings=self.max_position_embeddings, type_vocab_size=self.type_vocab_size,
+            hidden_dropout_prob=self.hidden_dropout_prob, attention_probs_dropout_prob=self.hidden_dropout_prob,
+            layer_norm_eps=self.layer_norm_eps, initializer_range=self.initializer_range,
+            pad_token_id=self.pad_token_id, hidden_act="gelu", tie_word_embeddings=True)
+
+    @classmethod
+    def from_hf(cls, hf_config: Any) -> BertConfig:
+        """Read a ``transformers.BertConfig``; raise if it describes a BERT this model cannot copy."""
+        act = getattr(hf_config, "hidden_act", "gelu")
+        if act != "gelu":
+            raise ValueError(f"hidden_act={act!r} is not supported (only the exact 'gelu')")
+        pos = getattr(hf_config, "position_embedding_type", "absolute")
+        if pos != "absolute":
+            raise ValueError(f"position_embedding_type={pos!r} is not supported (only 'absolute')")
+        if hf_config.attention_probs_dropout_prob != hf_config.hidden_dropout_prob:
+            raise ValueError("this model uses one dropout rate; the config has attention_probs_dropout_prob="
+                             f"{hf_config.attention_probs_dropout_prob} and hidden_dropout_prob="
+                             f"{hf_config.hidden_dropout_prob}")
+        kwargs = {f.name: getattr(hf_config, f.name) for f in fields(cls)}
+        kwargs["pad_token_id"] = kwargs["pad_token_id"] if kwargs["pad_token_id"] is not None else 0
+        return cls(**kwargs)
+
+
+class BertEmbeddings(nn.Module):
+    """Token + position + segment embeddings, summed, then LayerNorm and dropout.
+
+    ``forward(input_ids (B, L), token_type_ids (B, L) or None) -> (B, L, hidden_size)``.
+    Position ``i`` gets the learned vector ``position_embeddings[i]``; all sentences of
+    the course are segment 0 (segment 1 is the second sentence of a pair).
+    """
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        d = config.hidden_size
+        self.word_embeddings = nn.Embedding(config.vocab_size, d, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, d)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, d)
+        self.norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
+        length = input_ids.shape[1]
+        positions = torch.arange(length, device=input_ids.device)                  # (L,)
+        x = self.word_embeddings(input_ids) + self.position_embeddings(positions)   # (B, L, d)
+        if token_type_ids is None:
+            x = x + self.token_type_embeddings.weight[0]
+        else:
+            x = x + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.norm(x))
+
+
+class BertModel(nn.Module):
+    """BERT's encoder: ``BertEmbeddings`` then ``num_hidden_layers`` post-LN encoder layers.
+
+    ``forward(input_ids (B, L), attention_mask=None (B, L) bool/int, 1 = real token,
+    token_type_ids=None (B, L)) -> hidden states (B, L, hidden_size)``. The vector at
+    position 0 (the ``[CLS]`` token) is the usual summary of the whole text.
+
+    Raises when ``L`` exceeds ``max_position_embeddings`` (truncate the text first, e.g.
+    with ``tokenizer(..., truncation=True, max_length=...)``) and when an id is outside
+    the vocabulary (a tokenizer that does not belong to this model).
+    """
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = BertEmbeddings(config)
+        self.layers = nn.ModuleList(
+            TransformerEncoderLayer(config.hidden_size, config.num_attention_heads, config.intermediate_size,
+                                    dropout=config.hidden_dropout_prob, activation="gelu", norm_first=False,
+                                    layer_norm_eps=config.layer_norm_eps)
+            for _ in range(config.num_hidden_layers))
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None) -> Tensor:
+        cfg = self.config
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must have shape (batch, length), got {tuple(input_ids.shape)}")
+        if input_ids.shape[1] > cfg.max_position_embeddings:
+            raise ValueError(f"sequence length {input_ids.shape[1]} exceeds max_position_embeddings="
+                             f"{cfg.max_position_embeddings}: truncate the text (truncation=True, "
+                             f"max_length={cfg.max_position_embeddings})")
+        check_token_ids(input_ids, cfg.vocab_size, "input_ids")
+        if token_type_ids is not None:
+            if token_type_ids.shape != input_ids.shape:
+                raise ValueError(f"token_type_ids has shape {tuple(token_type_ids.shape)}, "
+                                 f"input_ids {tuple(input_ids.shape)}")
+            check_token_ids(token_type_ids, cfg.type_vocab_size, "token_type_ids")
+        mask = None
+        if attention_mask is not None:
+            if attention_mask.shape != input_ids.shape:
+                raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, "
+                                 f"input_ids {tuple(input_ids.shape)}")
+            mask = attention_mask.bool()
+            if bool(mask.all()):
+                mask = None       # no padding: the attention kernels run faster without a mask
+        x = self.embeddings(input_ids, token_type_ids)                               # (B, L, d)
+        for layer in self.layers:
+            x = layer(x, key_padding_mask=mask)
+        return x
+
+
+class MLMHead(nn.Module):
+    """Hidden states -> vocabulary logits: dense, GELU, LayerNorm, then the tied decoder.
+
+    The decoder's weight is the token-embedding matrix (passed in at call time, so there
+    is one tensor, not a copy); only its bias belongs to the head.
+    ``forward(h (..., d), embedding_weight (V, d)) -> (..., V)``.
+    """
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, h: Tensor, embedding_weight: Tensor) -> Tensor:
+        return F.linear(self.norm(F.gelu(self.dense(h))), embedding_weight, self.bias)
+
+
+class BertForMLM(nn.Module):
+    """BERT with its masked-language-model head; weights map one-to-one onto
+    ``transformers.BertForMaskedLM`` (see ``hf_name``).
+
+    * ``model(input_ids, attention_mask=None, token_type_ids=None) -> logits (B, L, V)``
+    * ``model.mlm_loss(input_ids, labels, attention_mask=None)`` -> ``(loss, logits_at_masked,
+      targets)``: the head runs only at the masked positions (15% of them), which saves
+      most of the decoder's work in training.
+    * ``model.bert``: the ``BertModel`` encoder, ``(B, L) -> (B, L, hidden_size)``.
+    """
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config)
+        self.head = MLMHead(config)
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """BERT's initialisation: N(0, 0.02) weights, zero biases, LayerNorm at identity."""
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=std)
+            if module.padding_idx is not None:
+                with torch.no_grad():
+                    module.weight[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    @property
+    def decoder_weight(self) -> Tensor:
+        """The MLM decoder's weight: the token-embedding matrix itself (tied), ``(V, d)``."""
+        return self.bert.embeddings.word_embeddings.weight
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None) -> Tensor:
+        h = self.bert(input_ids, attention_mask, token_type_ids)                    # (B, L, d)
+        return self.head(h, self.decoder_weight)                                    # (B, L, V)
+
+    def mlm_loss(self, input_ids: Tensor, labels: Tensor, attention_mask: Tensor | None = None,
+                 token_type_ids: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Cross-entropy at the masked positions only.
+
+        Returns ``(loss, logits (N, V), targets (N,))`` for the ``N`` positions whose
+        label is not -100. The loss equals ``F.cross_entropy(model(ids).transpose(1, 2),
+        labels)`` (which ignores -100), computed without the unused (B, L, V) logits.
+        """
+        if labels.shape != input_ids.shape:
+            raise ValueError(f"labels has shape {tuple(labels.shape)}, input_ids {tuple(input_ids.shape)}")
+        h = self.bert(input_ids, attention_mask, token_type_ids)                    # (B, L, d)
+        where = labels != IGNORE_INDEX                                              # (B, L)
+        if not bool(where.any()):
+            raise ValueError("labels hold no masked position (all -100): nothing to predict")
+        logits = self.head(h[where], self.decoder_weight)                           # (N, V)
+        targets = labels[where]                                                     # (N,)
+        return F.cross_entropy(logits, targets), logits, targets
+
+    def num_parameters(self, *, exclude_embeddings: bool = False) -> int:
+        """Number of parameters (the tied decoder counted once)."""
+        n = sum(p.numel() for p in self.parameters())
+        if exclude_embeddings:
+            emb = self.bert.embeddings
+            n -= sum(p.numel() for m in (emb.word_embeddings, emb.position_embeddings, emb.token_type_embeddings)
+                     for p in m.parameters())
+        return n
+
+
+# --------------------------------------------------------------------------- names: ours <-> transformers
+
+#: (our name, transformers' name) as regular expressions; ``{i}`` is the layer index.
+NAME_MAP: list[tuple[str, str]] = [
+    ("bert.embeddings.word_embeddings.weight", "bert.embeddings.word_embeddings.weight"),
+    ("bert.embeddings.position_embeddings.weight", "bert.embeddings.position_embeddings.weight"),
+    ("bert.embeddings.token_type_embeddings.weight", "bert.embeddings.token_type_embeddings.weight"),
+    ("bert.embeddings.norm.{p}", "bert.embeddings.LayerNorm.{p}"),
+    ("bert.layers.{i}.self_attn.q_proj.{p}", "bert.encoder.layer.{i}.attention.self.query.{p}"),
+    ("bert.layers.{i}.self_attn.k_proj.{p}", "bert.encoder.layer.{i}.attention.self.key.{p}"),
+    ("bert.layers.{i}.self_attn.v_proj.{p}", "bert.encoder.layer.{i}.attention.self.value.{p}"),
+    ("bert.layers.{i}.self_attn.out_proj.{p}", "bert.encoder.layer.{i}.attention.output.dense.{p}"),
+    ("bert.layers.{i}.norm1.{p}", "bert.encoder.layer.{i}.attention.output.LayerNorm.{p}"),
+    ("bert.layers.{i}.linear1.{p}", "bert.encoder.layer.{i}.intermediate.dense.{p}"),
+    ("bert.layers.{i}.linear2.{p}", "bert.encoder.layer.{i}.output.dense.{p}"),
+    ("bert.layers.{i}.norm2.{p}", "bert.encoder.layer.{i}.output.LayerNorm.{p}"),
+    ("head.dense.{p}", "cls.predictions.transform.dense.{p}"),
+    ("head.norm.{p}", "cls.predictions.transform.LayerNorm.{p}"),
+    ("head.bias", "cls.predictions.bias"),
+]
+
+#: transformers' names that hold a tied copy (the same tensor as another entry).
+HF_TIED = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+           "cls.predictions.decoder.bias": "cls.predictions.bias"}
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    regex = re.escape(template).replace(r"\{i\}", r"(?P<i>\d+)").replace(r"\{p\}", r"(?P<p>weight|bias)")
+    return re.compile(regex + "$")
+
+
+_OURS_TO_HF = [(_pattern(a), b) for a, b in NAME_MAP]
+_HF_TO_OURS = [(_pattern(b), a) for a, b in NAME_MAP]
+
+
+def _translate(name: str, table: list[tuple[re.Pattern[str], str]], direction: str) -> str:
+    for pattern, template in table:
+        m = pattern.match(name)
+        if m:
+            return template.format(**m.groupdict())
+    raise KeyError(f"no {direction} name for parameter {name!r}")
+
+
+def hf_name(name: str) -> str:
+    """Our parameter name -> ``BertForMaskedLM``'s: ``bert.layers.0.linear1.weight`` ->
+    ``bert.encoder.layer.0.intermediate.dense.weight``."""
+    return _translate(name, _OURS_TO_HF, "transformers")
+
+
+def our_name(name: str) -> str:
+    """``BertForMaskedLM``'s parameter name -> ours (the inverse of ``hf_name``)."""
+    return _translate(name, _HF_TO_OURS, "textft")
+
+
+def to_hf_state_dict(model: BertForMLM) -> dict[str, Tensor]:
+    """Our weights under ``BertForMaskedLM``'s names, tied entries included."""
+    out = {hf_name(k): v for k, v in model.state_dict().items()}
+    for tied, source in HF_TIED.items():
+        out[tied] = out[source]
+    return out
+
+
+def from_hf_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``BertForMaskedLM`` weights under our names. Raises if a tied decoder differs from
+    the embeddings (an untied checkpoint cannot be represented by this model)."""
+    for tied, source in HF_TIED.items():
+        if tied in state and source in state and not torch.equal(state[tied], state[source]):
+            raise ValueError(f"{tied} differs from {source}: this model ties them, so it cannot hold "
+                             "an untied checkpoint")
+    skip = set(HF_TIED) | {"bert.embeddings.position_ids", "bert.embeddings.token_type_ids"}
+    return {our_name(k): v for k, v in state.items() if k not in skip}
+
+
+def to_transformers(model: BertForMLM, attn_implementation: str = "sdpa") -> Any:
+    """A ``transformers.BertForMaskedLM`` holding a copy of ``model``'s weights (same logits)."""
+    from transformers import BertForMaskedLM
+
+    hf = BertForMaskedLM(model.config.to_hf()) if attn_implementation is None else \
+        BertForMaskedLM._from_config(model.config.to_hf(), attn_implementation=attn_implementation)
+    missing, unexpected = hf.load_state_dict(to_hf_state_dict(model), strict=False)
+    missing = [k for k in missing if k not in HF_TIED and not k.endswith(("position_ids", "token_type_ids"))]
+    if missing or unexpected:
+        raise RuntimeError(f"weight mapping incomplete: missing {missing}, unexpected {unexpected}")
+    if hf.cls.predictions.decoder.weight.data_ptr() != hf.bert.embeddings.word_embeddings.weight.data_ptr():
+        raise RuntimeError("the transformers model did not tie its decoder to the word embeddings")
+    return hf.to(next(model.parameters()).device).train(model.training)
+
+
+def from_transformers(hf_model: Any) -> BertForMLM:
+    """Our ``BertForMLM`` with the weights of a ``transformers.BertForMaskedLM`` (same logits).
+
+    Example (with the network)::
+
+        hf = transformers.AutoModelForMaskedLM.from_pretrained("bert-base-uncased")
+        model = from_transformers(hf)
+    """
+    model = BertForMLM(BertConfig.from_hf(hf_model.config))
+    state = from_hf_state_dict(hf_model.state_dict())
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise RuntimeError(f"weight mapping incomplete: missing {missing}, unexpected {unexpected}")
+    return model.train(hf_model.training)
+
+
+def check_tokenizer(model: BertForMLM, tokenizer: Any) -> None:
+    """Raise unless ``tokenizer`` fits ``model``: same vocabulary size, same padding id."""
+    if len(tokenizer) != model.config.vocab_size:
+        raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the model's vocabulary has "
+                         f"{model.config.vocab_size}: they do not belong together")
+    if tokenizer.pad_token_id != model.config.pad_token_id:
+        raise ValueError(f"the tokenizer pads with id {tokenizer.pad_token_id}, the model expects "
+                         f"{model.config.pad_token_id}")
+
+
+def save_pretrained(model: BertForMLM, tokenizer: Any, folder: str | Path) -> Path:
+    """Write ``model`` and ``tokenizer`` in ``transformers``' format (``config.json``,
+    ``model.safetensors``, tokenizer files), so that
+    ``AutoModelForMaskedLM.from_pretrained(folder)`` and ``AutoTokenizer.from_pretrained(folder)``
+    load them."""
+    from textft_lib import wordpiece
+
+    check_tokenizer(model, tokenizer)
+    folder = Path(folder)
+    hf = to_transformers(model.cpu() if next(model.parameters()).device.type != "cpu" else model)
+    hf.save_pretrained(folder)
+    tokenizer.model_max_length = model.config.max_position_embeddings
+    wordpiece.save_tokenizer(tokenizer, folder)
+    return folder
+
+
+def load_pretrained(folder: str | Path) -> tuple[BertForMLM, Any]:
+    """Read a folder written by ``save_pretrained`` (or any local BERT MLM checkpoint) into
+    ``(BertForMLM, tokenizer)``, offline."""
+    from transformers import AutoModelForMaskedLM
+
+    from textft_lib import wordpiece
+
+    folder = Path(folder)
+    if not (folder / "config.json").exists():
+        raise FileNotFoundError(f"{folder} holds no config.json: not a save_pretrained folder")
+    hf = AutoModelForMaskedLM.from_pretrained(str(folder), local_files_only=True)
+    model = from_transformers(hf).eval()
+    tokenizer = wordpiece.load_tokenizer(folder)
+    check_tokenizer(model, tokenizer)
+    return model, tokenizer
+
+
+# --------------------------------------------------------------------------- using the model
+
+
+@torch.no_grad()
+def fill_mask(model: BertForMLM, tokenizer: Any, text: str, *, top_k: int = 5) -> list[list[tuple[str, float]]]:
+    """The ``top_k`` guesses (token, probability) for each ``[MASK]`` in ``text``.
+
+    The text is truncated to ``max_position_embeddings`` tokens; a ``[MASK]`` lost to
+    truncation, or a text without one, raises. Example::
+
+        fill_mask(model, tok, "The capital of France is [MASK].")   # [[('paris', 0.41), ...]]
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("fill_mask needs a non-empty text")
+    check_tokenizer(model, tokenizer)
+    n_masks = text.count(tokenizer.mask_token)
+    if n_masks == 0:
+        raise ValueError(f"the text has no {tokenizer.mask_token} token to fill: {text!r}")
+    enc = tokenizer(text, truncation=True, max_length=model.config.max_position_embeddings, return_tensors="pt")
+    ids = enc["input_ids"]
+    where = (ids[0] == tokenizer.mask_token_id).nonzero().flatten()
+    if len(where) != n_masks:
+        raise ValueError(f"{n_masks - len(where)} of the {n_masks} masks fell beyond "
+                         f"max_position_embeddings={model.config.max_position_embeddings} and were truncated")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    probs = model(ids.to(device))[0, where].softmax(-1)                            # (n_masks, V)
+    model.train(was_training)
+    top = probs.topk(top_k, dim=-1)
+    return [[(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ix)]
+            for ps, ix in zip(top.values, top.indices)]
+
+
+@torch.no_grad()
+def evaluate_mlm(model: BertForMLM, blocks: Tensor, collator: MLMCollator, *, batch_size: int = 64,
+                 seed: int = 0) -> dict[str, float]:
+    """Mean MLM loss (nats per masked token) and masked-token accuracy on ``blocks``.
+
+    The masking is drawn from a generator seeded with ``seed``, so the same blocks get
+    the same masks at every call: successive evaluations differ only by the model.
+    """
+    if blocks.dim() != 2 or len(blocks) == 0:
+        raise ValueError(f"blocks must be a non-empty (N, L) tensor, got {tuple(blocks.shape)}")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    saved = collator.generator
+    collator.generator = torch.Generator().manual_seed(seed)
+    total_loss, correct, count = 0.0, 0, 0
+    try:
+        for start in range(0, len(blocks), batch_size):
+            batch = collator(list(blocks[start:start + batch_size]))
+            if not bool((batch["labels"] != IGNORE_INDEX).any()):
+                continue
+            loss, logits, targets = model.mlm_loss(batch["input_ids"].to(device), batch["labels"].to(device),
+                                                   batch["attention_mask"].to(device))
+            total_loss += float(loss) * len(targets)
+            correct += int((logits.argmax(-1) == targets).sum())
+            count += len(targets)
+    finally:
+        collator.generator = saved
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("no masked position in the evaluation blocks")
+    return {"loss": total_loss / count, "accuracy": correct / count, "masked_tokens": count}
