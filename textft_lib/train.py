@@ -1,0 +1,496 @@
+"""One training loop for lessons 05-07: ``fit()``.
+
+What it does, in order, for every batch::
+
+    batch -> device -> loss_fn(model, batch) -> (loss, metrics)
+    loss.backward()                       (scaled first when training in fp16)
+    clip the gradient norm                (grad_clip)
+    optimizer.step(); scheduler.step()    (the schedule advances once per optimizer step)
+
+and after every epoch (or every ``eval_every`` steps) it evaluates on ``val_loader``,
+keeps the best weights by ``monitor``, and stops early after ``patience`` evaluations
+without improvement. Everything it measured is returned in a ``History`` for plots.
+
+Mixed precision (``amp="auto"``): bf16 autocast on GPUs that support it, fp16 autocast
+with a gradient scaler on other CUDA GPUs (the Colab T4), full fp32 on CPU and MPS.
+
+Checkpoint cache: with ``cache="name"`` and ``settings={...}`` (every choice that changes
+the result: sizes, learning rate, epochs, seed, data), the trained weights and history are
+stored in ``config.cache_dir("checkpoints")/<name>-<hash>/``; a second call with the same
+settings and the same model shape loads them instead of training, and says so. Weights
+are written with ``safetensors`` (no pickle), every file through a temporary file and
+``os.replace``.
+
+Example::
+
+    from textft_lib import train
+    def loss_fn(model, batch):
+        x, y = batch
+        logits = model(x)
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        return loss, {"accuracy": (logits.argmax(-1) == y).float().mean().item()}
+
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    sched = train.warmup_decay_schedule(opt, warmup_steps=100, total_steps=2000)
+    history = train.fit(model, train_loader, loss_fn=loss_fn, optimizer=opt, scheduler=sched,
+                        epochs=10, val_loader=val_loader, patience=3,
+                        cache="my_model", settings={"lr": 1e-3, "epochs": 10})
+    history.plot()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Literal, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from textft_lib import config
+
+LossFn = Callable[[nn.Module, Any], "Tensor | tuple[Tensor, Mapping[str, float]]"]
+EvaluateFn = Callable[[nn.Module, Iterable], Mapping[str, float]]
+
+
+# --------------------------------------------------------------------------- history
+
+
+@dataclass
+class History:
+    """What ``fit`` measured.
+
+    * ``steps``: one dict per optimizer step: ``step``, ``epoch``, ``loss``, ``lr``,
+      ``grad_norm`` (before clipping) and the metrics ``loss_fn`` returned;
+    * ``evals``: one dict per evaluation: ``step``, ``epoch``, ``train_loss`` (mean since
+      the previous evaluation) and the validation metrics, prefixed ``val_``;
+    * ``best``: the evaluation with the best ``monitor`` value (None without validation);
+    * ``stopped_early``, ``from_cache``, ``seconds`` (training time, also for a cached run).
+    """
+
+    monitor: str = "val_loss"
+    mode: str = "min"
+    steps: list[dict[str, float]] = field(default_factory=list)
+    evals: list[dict[str, float]] = field(default_factory=list)
+    best: dict[str, float] | None = None
+    stopped_early: bool = False
+    from_cache: bool = False
+    seconds: float = 0.0
+
+    def series(self, key: str) -> tuple[list[float], list[float]]:
+        """``(steps, values)`` of one quantity, for plotting against the step number.
+        Looks in the evaluations for ``val_*`` and ``train_loss``, else in the steps."""
+        rows = self.evals if key.startswith("val_") or key == "train_loss" else self.steps
+        pairs = [(r["step"], r[key]) for r in rows if key in r]
+        if not pairs:
+            known = sorted({k for r in self.steps + self.evals for k in r})
+            raise KeyError(f"no {key!r} in this history; it has {known}")
+        xs, ys = zip(*pairs)
+        return list(xs), list(ys)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> History:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    def plot(self, ax: Any = None, *, smooth: int = 20) -> Any:
+        """Training loss (per step, and a running mean over ``smooth`` steps) and the
+        validation loss per evaluation, on one axis. Returns the axis."""
+        if ax is None:
+            from textft_lib import plot
+
+            _, ax = plot.figure()
+        xs, ys = self.series("loss")
+        ax.plot(xs, ys, alpha=0.3, color="C0", label="train loss (per step)")
+        if len(ys) >= smooth > 1:
+            running = [sum(ys[i - smooth + 1:i + 1]) / smooth for i in range(smooth - 1, len(ys))]
+            ax.plot(xs[smooth - 1:], running, color="C0", label=f"train loss (mean of {smooth})")
+        if any("val_loss" in r for r in self.evals):
+            vx, vy = self.series("val_loss")
+            ax.plot(vx, vy, "o-", color="C1", label="validation loss")
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("loss")
+        ax.legend()
+        return ax
+
+
+# --------------------------------------------------------------------------- schedules and parameter groups
+
+
+def warmup_decay_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int, *,
+                          kind: Literal["linear", "cosine", "constant"] = "linear",
+                          min_ratio: float = 0.0) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning rate rising linearly from 0 over ``warmup_steps``, then decaying to
+    ``min_ratio`` x the peak at ``total_steps`` (linearly, along a cosine, or not at all).
+
+    Call ``scheduler.step()`` after every ``optimizer.step()`` (``fit`` does). Example::
+
+        sched = warmup_decay_schedule(opt, warmup_steps=100, total_steps=1000, kind="cosine")
+    """
+    if total_steps < 1 or not 0 <= warmup_steps <= total_steps:
+        raise ValueError(f"need 0 <= warmup_steps <= total_steps and total_steps >= 1, "
+                         f"got warmup_steps={warmup_steps}, total_steps={total_steps}")
+    if kind not in ("linear", "cosine", "constant"):
+        raise ValueError(f"kind must be 'linear', 'cosine' or 'constant', got {kind!r}")
+    if not 0.0 <= min_ratio <= 1.0:
+        raise ValueError(f"min_ratio must lie in [0, 1], got {min_ratio}")
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / (warmup_steps + 1)
+        if kind == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        shape = 1.0 - progress if kind == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+        return min_ratio + (1.0 - min_ratio) * shape
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def param_groups(model: nn.Module, *, lr_body: float, lr_head: float, head_prefix: str | tuple[str, ...],
+                 weight_decay: float = 0.01) -> list[dict[str, Any]]:
+    """Optimizer parameter groups with discriminative learning rates and no weight decay
+    on biases and normalisation weights (any parameter with fewer than 2 dimensions).
+
+    Parameters whose name starts with ``head_prefix`` (e.g. ``"head."`` or
+    ``("classifier.", "pooler.")``) get ``lr_head``, the rest ``lr_body``. Frozen
+    parameters (``requires_grad=False``) are left out. Example::
+
+        opt = torch.optim.AdamW(param_groups(model, lr_body=2e-5, lr_head=1e-3, head_prefix="head."))
+    """
+    prefixes = (head_prefix,) if isinstance(head_prefix, str) else tuple(head_prefix)
+    groups: dict[tuple[bool, bool], list[Tensor]] = {(h, d): [] for h in (False, True) for d in (False, True)}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            groups[(name.startswith(prefixes), p.ndim >= 2)].append(p)
+    if not groups[(True, True)] and not groups[(True, False)]:
+        names = [n for n, _ in model.named_parameters()][:8]
+        raise ValueError(f"no trainable parameter name starts with {prefixes}; names look like {names}")
+    out = []
+    for (is_head, decay), params in groups.items():
+        if params:
+            out.append({"params": params, "lr": lr_head if is_head else lr_body,
+                        "weight_decay": weight_decay if decay else 0.0})
+    return out
+
+
+# --------------------------------------------------------------------------- devices and precision
+
+
+def move_to(batch: Any, device: torch.device) -> Any:
+    """Move every tensor in a (nested) tuple / list / dict / tensor to ``device``; objects
+    with their own ``.to(device)`` (a tokenizer's ``BatchEncoding``) move themselves."""
+    if isinstance(batch, Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: move_to(v, device) for k, v in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a namedtuple
+        return type(batch)(*(move_to(v, device) for v in batch))
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to(v, device) for v in batch)
+    if callable(getattr(batch, "to", None)):
+        return batch.to(device)
+    return batch
+
+
+def resolve_amp(amp: str | bool | None, device: torch.device) -> torch.dtype | None:
+    """``"auto"`` -> bf16/fp16 on CUDA (see ``config.amp_dtype``), None elsewhere;
+    ``"bf16"``/``"fp16"`` force one; ``None``/``False``/``"off"`` means fp32."""
+    if amp in (None, False, "off", "none", "fp32"):
+        return None
+    if amp in ("auto", True):
+        return config.amp_dtype(device)
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16":
+        if device.type != "cuda":
+            raise ValueError(f"amp='fp16' needs a CUDA device (it trains with a gradient scaler), got {device}")
+        return torch.float16
+    raise ValueError(f"amp must be 'auto', 'bf16', 'fp16' or None, got {amp!r}")
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _split_loss(out: Any) -> tuple[Tensor, dict[str, float]]:
+    loss, metrics = (out if isinstance(out, tuple) else (out, {}))
+    if not isinstance(loss, Tensor) or loss.dim() != 0:
+        raise TypeError("loss_fn must return a scalar loss tensor, or (loss, metrics dict); got "
+                        f"{type(loss).__name__} {tuple(loss.shape) if isinstance(loss, Tensor) else ''}")
+    return loss, {k: float(v) for k, v in dict(metrics).items()}
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, loader: Iterable, loss_fn: LossFn, *, device: torch.device | None = None,
+                  amp: str | bool | None = "auto") -> dict[str, float]:
+    """Mean of ``loss_fn``'s loss and metrics over the batches of ``loader``, in eval mode.
+    The default ``evaluate_fn`` of ``fit``."""
+    device = device or next(model.parameters()).device
+    dtype = resolve_amp(amp, device)
+    was_training = model.training
+    model.eval()
+    totals: dict[str, float] = {}
+    n = 0
+    for batch in loader:
+        batch = move_to(batch, device)
+        with _autocast(device, dtype):
+            loss, metrics = _split_loss(loss_fn(model, batch))
+        for k, v in {"loss": float(loss), **metrics}.items():
+            totals[k] = totals.get(k, 0.0) + v
+        n += 1
+    model.train(was_training)
+    if n == 0:
+        raise ValueError("the validation loader yielded no batch")
+    return {k: v / n for k, v in totals.items()}
+
+
+# --------------------------------------------------------------------------- checkpoint cache
+
+
+def _model_signature(model: nn.Module) -> list[str]:
+    return [type(model).__name__] + [f"{k}:{tuple(v.shape)}" for k, v in sorted(model.state_dict().items())]
+
+
+def cache_path(name: str, settings: Mapping[str, Any], model: nn.Module) -> Path:
+    """The folder ``config.cache_dir("checkpoints")/<name>-<hash>`` for these settings and
+    this model shape (parameter names and shapes are part of the hash)."""
+    if not name or any(c in name for c in "/\\") or name.startswith("."):
+        raise ValueError(f"cache name must be a plain name like 'seq2seq_dates', got {name!r}")
+    payload = json.dumps({"settings": settings, "model": _model_signature(model)}, sort_keys=True, default=str)
+    digest = hashlib.sha256(payload.encode()).hexdigest()[:12]
+    return config.cache_dir("checkpoints") / f"{name}-{digest}"
+
+
+def _atomic_write(dest: Path, write: Callable[[str], None]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(folder: Path, model: nn.Module, history: History, settings: Mapping[str, Any]) -> None:
+    """Write ``model.safetensors``, ``settings.json`` and, last, ``history.json`` (its
+    presence marks a complete checkpoint)."""
+    from safetensors.torch import save_model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_write(folder / "model.safetensors", lambda p: save_model(model, p))
+    text = json.dumps(dict(settings), indent=2, sort_keys=True, default=str)
+    _atomic_write(folder / "settings.json", lambda p: Path(p).write_text(text))
+    hist = json.dumps(history.to_dict())
+    _atomic_write(folder / "history.json", lambda p: Path(p).write_text(hist))
+
+
+def load_checkpoint(folder: Path, model: nn.Module) -> History:
+    """Load weights (safetensors: tensors only, no pickle) into ``model``; return the history."""
+    from safetensors.torch import load_model
+
+    if not (folder / "history.json").exists() or not (folder / "model.safetensors").exists():
+        raise FileNotFoundError(f"{folder} holds no complete checkpoint")
+    device = next(model.parameters()).device
+    load_model(model, folder / "model.safetensors", strict=True, device=str(device))
+    return History.from_dict(json.loads((folder / "history.json").read_text()))
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def _improved(value: float, best: float | None, mode: str) -> bool:
+    if best is None:
+        return True
+    return value < best if mode == "min" else value > best
+
+
+def fit(model: nn.Module, train_loader: Iterable, *, loss_fn: LossFn,
+        optimizer: torch.optim.Optimizer | None = None, lr: float = 1e-3, weight_decay: float = 0.01,
+        scheduler: Any = None, epochs: int | None = 1, max_steps: int | None = None,
+        val_loader: Iterable | None = None, evaluate_fn: EvaluateFn | None = None, eval_every: int | None = None,
+        monitor: str = "val_loss", mode: Literal["min", "max"] = "min", patience: int | None = None,
+        restore_best: bool = True, grad_clip: float | None = 1.0, device: torch.device | str | None = None,
+        amp: str | bool | None = "auto", progress: bool = True, verbose: bool = True,
+        cache: str | None = None, settings: Mapping[str, Any] | None = None, retrain: bool = False) -> History:
+    """Train ``model`` and return a ``History``.
+
+    Arguments:
+
+    * ``loss_fn(model, batch) -> loss`` or ``(loss, {"metric": float, ...})``: the batch
+      arrives already on ``device``; the loss must be computed against the labels.
+    * ``optimizer``: default ``AdamW(lr, weight_decay)``; ``scheduler``: stepped once per
+      optimizer step (e.g. ``warmup_decay_schedule``).
+    * ``epochs`` passes over ``train_loader``, capped at ``max_steps`` optimizer steps
+      (``epochs=None`` with ``max_steps``: as many passes as the steps need).
+    * ``val_loader``: evaluated after each epoch and every ``eval_every`` steps, by
+      ``evaluate_fn(model, loader) -> {"loss": ..., "accuracy": ...}`` (default: the mean of
+      ``loss_fn``'s outputs); keys get a ``val_`` prefix, so ``monitor="val_accuracy",
+      mode="max"`` picks the most accurate weights.
+    * ``patience``: stop after this many evaluations without improvement of ``monitor``;
+      ``restore_best``: at the end, load the weights of the best evaluation.
+    * ``grad_clip``: maximum global gradient norm (None: no clipping).
+    * ``amp``: ``"auto"`` (bf16 / fp16 + scaler on CUDA, fp32 elsewhere), ``"bf16"``,
+      ``"fp16"`` or None.
+    * ``cache`` + ``settings``: the checkpoint cache (see the module docstring); ``retrain``
+      ignores a cached result and overwrites it.
+
+    Returns the ``History``; the model holds the final (or best) weights, on ``device``.
+    """
+    if epochs is None and max_steps is None:
+        raise ValueError("give epochs, max_steps, or both")
+    if epochs is not None and epochs < 1 or max_steps is not None and max_steps < 1:
+        raise ValueError(f"epochs and max_steps must be positive, got epochs={epochs}, max_steps={max_steps}")
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    if patience is not None and val_loader is None:
+        raise ValueError("early stopping (patience) needs a val_loader to watch")
+    if cache is not None and settings is None:
+        raise ValueError("a cache name needs the settings that define the run (settings={...})")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.to(device)
+
+    folder = cache_path(cache, settings, model) if cache is not None else None
+    if folder is not None and not retrain and (folder / "history.json").exists():
+        history = load_checkpoint(folder, model)
+        history.from_cache = True
+        if verbose:
+            print(f"loaded cached result from {folder} (trained in {history.seconds:.0f} s; "
+                  f"pass retrain=True or delete the folder to train again)")
+        return history
+
+    amp_dtype = resolve_amp(amp, device)
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    if optimizer is None:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    evaluate_fn = evaluate_fn or (lambda m, loader: evaluate_loss(m, loader, loss_fn, device=device, amp=amp))
+
+    history = History(monitor=monitor, mode=mode)
+    best_value: float | None = None
+    best_state: dict[str, Tensor] | None = None
+    bad_evals = 0
+    step, epoch = 0, 0
+    since_eval: list[float] = []
+    start = time.perf_counter()
+
+    try:
+        per_epoch = len(train_loader)  # type: ignore[arg-type]
+    except TypeError:
+        per_epoch = None
+    total = max_steps if epochs is None else (per_epoch * epochs if per_epoch is not None else None)
+    if max_steps is not None and total is not None:
+        total = min(total, max_steps)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="training", unit="step", leave=False)
+
+    def run_evaluation() -> bool:
+        """Evaluate, record, track the best; True when training should stop."""
+        nonlocal best_value, best_state, bad_evals, since_eval
+        row: dict[str, float] = {"step": step, "epoch": epoch}
+        if since_eval:
+            row["train_loss"] = sum(since_eval) / len(since_eval)
+        since_eval = []
+        if val_loader is not None:
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                metrics = evaluate_fn(model, val_loader)
+            model.train(was_training)
+            row.update({(k if k.startswith("val_") else f"val_{k}"): float(v) for k, v in metrics.items()})
+            if monitor not in row:
+                raise KeyError(f"monitor={monitor!r} is not among the evaluation's results {sorted(row)}")
+            value = row[monitor]
+            if _improved(value, best_value, mode):
+                best_value, bad_evals = value, 0
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                history.best = dict(row)
+            else:
+                bad_evals += 1
+        history.evals.append(row)
+        if verbose:
+            shown = " | ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("step", "epoch"))
+            mark = " *" if history.best is not None and history.best["step"] == step else ""
+            print(f"epoch {epoch} step {step}: {shown}{mark}")
+        return patience is not None and bad_evals >= patience
+
+    model.train()
+    stop = False
+    while not stop and (epochs is None or epoch < epochs):
+        epoch += 1
+        evaluated_at = -1
+        for batch in train_loader:
+            batch = move_to(batch, device)
+            with _autocast(device, amp_dtype):
+                loss, metrics = _split_loss(loss_fn(model, batch))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the loss is {loss.detach().item()} at step {step + 1}: lower the learning "
+                                         "rate, check the inputs, or clip the gradients")
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+            else:
+                loss.backward()
+            params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+            norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip is not None else float("inf"))
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            lr_now = optimizer.param_groups[0]["lr"]
+            if scheduler is not None:
+                scheduler.step()
+            step += 1
+            loss_value = loss.detach().item()
+            since_eval.append(loss_value)
+            history.steps.append({"step": step, "epoch": epoch, "loss": loss_value, "lr": lr_now,
+                                  "grad_norm": float(norm), **metrics})
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{loss_value:.4f}")
+            if eval_every and step % eval_every == 0:
+                evaluated_at = step
+                if run_evaluation():
+                    stop = True
+                    history.stopped_early = True
+                    break
+            if max_steps is not None and step >= max_steps:
+                stop = True
+                break
+        if step == 0:
+            raise ValueError("the training loader yielded no batch")
+        if evaluated_at != step and not history.stopped_early:
+            if run_evaluation():
+                stop = True
+                history.stopped_early = True
+    if bar is not None:
+        bar.close()
+
+    if restore_best and best_state is not None:
+        model.load_state_dict(best_state)
+    history.seconds = time.perf_counter() - start
+    if verbose and history.stopped_early:
+        print(f"stopped early: {monitor} did not improve for {patience} evaluations")
+    if verbose and restore_best and history.best is not None:
+        print(f"restored the weights of step {history.best['step']} ({monitor} {history.best[monitor]:.4g})")
+    if folder is not None:
+        save_checkpoint(folder, model, history, settings)
+        if verbose:
+            print(f"saved to {folder}")
+    return history
