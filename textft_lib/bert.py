@@ -656,3 +656,191 @@ def evaluate_mlm(model: BertForMLM, blocks: Tensor, collator: MLMCollator, *, ba
     if count == 0:
         raise ValueError("no masked position in the evaluation blocks")
     return {"loss": total_loss / count, "accuracy": correct / count, "masked_tokens": count}
+
+
+# --------------------------------------------------------------------------- pretraining
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Every choice of a pretraining run: corpus, tokenizer, model sizes, optimisation.
+
+    ``LESSON_FULL`` and ``LESSON_QUICK`` are lesson 06's two sizes; ``lesson_settings()``
+    picks one by quick mode. ``model_config(vocab_size)`` gives the ``BertConfig``.
+    """
+
+    vocab_size: int = 8000
+    held_out_fraction: float = 0.1
+    limit_articles: int | None = None
+    block_size: int = 128
+    hidden_size: int = 128
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    intermediate_size: int = 512
+    dropout: float = 0.0
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.06
+    max_steps: int = 1000
+    eval_every: int = 100
+    max_eval_blocks: int = 256
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.block_size < 3:
+            raise ValueError(f"block_size must be at least 3, got {self.block_size}")
+        for name in ("batch_size", "max_steps", "eval_every", "max_eval_blocks"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    def model_config(self, vocab_size: int | None = None) -> BertConfig:
+        return BertConfig(vocab_size=vocab_size or self.vocab_size, hidden_size=self.hidden_size,
+                          num_hidden_layers=self.num_hidden_layers, num_attention_heads=self.num_attention_heads,
+                          intermediate_size=self.intermediate_size, max_position_embeddings=self.block_size,
+                          hidden_dropout_prob=self.dropout)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+#: Lesson 06 at full size (about 10 minutes on a 2-core laptop CPU).
+LESSON_FULL = PretrainConfig()
+#: Lesson 06 in quick mode: a smoke run of a few seconds on a small model.
+LESSON_QUICK = PretrainConfig(vocab_size=2000, limit_articles=24, block_size=64, hidden_size=32,
+                              num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                              batch_size=16, lr=2e-3, max_steps=40, eval_every=20, max_eval_blocks=32)
+
+
+def lesson_settings() -> PretrainConfig:
+    """``LESSON_QUICK`` in quick mode (``TEXTFT_QUICK=1``), else ``LESSON_FULL``."""
+    from textft_lib import config
+
+    return config.pick(full=LESSON_FULL, quick=LESSON_QUICK)
+
+
+@dataclass
+class PretrainData:
+    """The tokenizer and the ``(N, block_size)`` blocks of the training and held-out articles."""
+
+    tokenizer: Any
+    train_blocks: Tensor
+    held_out_blocks: Tensor
+
+
+def prepare_data(settings: PretrainConfig) -> PretrainData:
+    """Split the Wikipedia articles, train (or load) the WordPiece tokenizer on the training
+    articles, and cut both splits into blocks. The held-out blocks are capped at
+    ``settings.max_eval_blocks`` (an evenly spaced subset) to keep evaluations short."""
+    from textft_lib import wordpiece
+
+    train_texts, held_texts = wordpiece.wiki_split(settings.held_out_fraction, seed=settings.seed,
+                                                   limit=settings.limit_articles)
+    if settings.limit_articles is None:
+        tokenizer = wordpiece.course_tokenizer(settings.vocab_size, held_out_fraction=settings.held_out_fraction,
+                                               seed=settings.seed, model_max_length=settings.block_size)
+    else:
+        tokenizer = wordpiece.train_wordpiece(train_texts, settings.vocab_size,
+                                              model_max_length=settings.block_size)
+    train_blocks = make_blocks(train_texts, tokenizer, settings.block_size)
+    held = make_blocks(held_texts, tokenizer, settings.block_size)
+    if len(held) > settings.max_eval_blocks:
+        keep = torch.linspace(0, len(held) - 1, settings.max_eval_blocks).round().long()
+        held = held[keep]
+    return PretrainData(tokenizer, train_blocks, held)
+
+
+def mlm_loss_fn(model: BertForMLM, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+    """``train.fit``'s loss function for MLM: the loss at the masked positions, and the
+    accuracy of the top guess there."""
+    loss, logits, targets = model.mlm_loss(batch["input_ids"], batch["labels"], batch["attention_mask"])
+    return loss, {"accuracy": float((logits.argmax(-1) == targets).float().mean())}
+
+
+def pretrain(model: BertForMLM, data: PretrainData, settings: PretrainConfig, *, device: Any = None,
+             progress: bool = True, verbose: bool = True, cache: str | None = "bert_mlm",
+             retrain: bool = False) -> Any:
+    """Pretrain ``model`` with masked-language modelling on ``data``; return ``train.fit``'s ``History``.
+
+    AdamW with linear warm-up and decay over ``settings.max_steps`` steps; fresh masks
+    for every batch (dynamic masking); the held-out loss and accuracy measured every
+    ``settings.eval_every`` steps on fixed masks (``evaluate_mlm``). With ``cache`` the
+    trained weights are stored under the course cache and a second call with the same
+    settings loads them instantly.
+
+    Example::
+
+        s = lesson_settings()
+        data = prepare_data(s)
+        model = BertForMLM(s.model_config(len(data.tokenizer)))
+        history = pretrain(model, data, s)
+        history.series("val_loss")
+    """
+    from torch.utils.data import DataLoader
+
+    from textft_lib import train
+
+    check_tokenizer(model, data.tokenizer)
+    if data.train_blocks.shape[1] > model.config.max_position_embeddings:
+        raise ValueError(f"blocks of {data.train_blocks.shape[1]} tokens exceed the model's "
+                         f"max_position_embeddings={model.config.max_position_embeddings}")
+    generator = torch.Generator().manual_seed(settings.seed)
+    loader = DataLoader(list(data.train_blocks), batch_size=settings.batch_size, shuffle=True, drop_last=True,
+                        generator=generator, collate_fn=MLMCollator(data.tokenizer, seed=settings.seed))
+    if len(loader) == 0:
+        raise ValueError(f"{len(data.train_blocks)} training blocks are fewer than one batch of "
+                         f"{settings.batch_size}")
+    eval_collator = MLMCollator(data.tokenizer)
+    device = device if device is not None else next(model.parameters()).device
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    warmup = max(1, round(settings.warmup_fraction * settings.max_steps))
+    scheduler = train.warmup_decay_schedule(optimizer, warmup, settings.max_steps, kind="linear")
+    return train.fit(
+        model, loader, loss_fn=mlm_loss_fn, optimizer=optimizer, scheduler=scheduler, epochs=None,
+        max_steps=settings.max_steps, val_loader=data.held_out_blocks,
+        evaluate_fn=lambda m, blocks: evaluate_mlm(m, blocks, eval_collator, seed=settings.seed),
+        eval_every=settings.eval_every, restore_best=False, device=device, progress=progress,
+        verbose=verbose, cache=cache, settings={"pretrain": settings.as_dict(), "tokenizer_size": len(data.tokenizer)},
+        retrain=retrain)
+
+
+def course_bert(settings: PretrainConfig | None = None, *, device: Any = None, progress: bool = True,
+                verbose: bool = True) -> Path:
+    """The folder of the course's pretrained BERT, in ``save_pretrained`` format.
+
+    Taken from the cache when a model with the same settings is there; otherwise
+    pretrained with lesson 06's settings (``lesson_settings()``: full size, or the quick
+    size when ``TEXTFT_QUICK=1``) and saved. The folder holds ``config.json``,
+    ``model.safetensors``, the tokenizer files, and ``pretraining.json`` (the settings and
+    the training history).
+
+    Example::
+
+        folder = course_bert()
+        model, tokenizer = load_pretrained(folder)             # ours
+        hf = transformers.AutoModelForMaskedLM.from_pretrained(folder)   # or transformers'
+    """
+    import hashlib
+    import json
+
+    from textft_lib import config, wordpiece
+
+    settings = settings or lesson_settings()
+    key = hashlib.sha256(json.dumps(settings.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    folder = config.cache_dir("bert") / f"course-bert-{key}"
+    if (folder / "pretraining.json").exists():
+        return folder
+    data = prepare_data(settings)
+    torch.manual_seed(settings.seed)
+    model = BertForMLM(settings.model_config(len(data.tokenizer)))
+    if device is None:
+        device = config.get_device()
+    history = pretrain(model, data, settings, device=device, progress=progress, verbose=verbose)
+    record = {"settings": settings.as_dict(), "history": history.to_dict()}
+
+    def write(tmp: Path) -> None:
+        save_pretrained(model.cpu(), data.tokenizer, tmp)
+        (tmp / "pretraining.json").write_text(json.dumps(record, indent=1, default=str))
+
+    wordpiece.atomic_folder(folder, write)
+    return folder
