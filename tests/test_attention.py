@@ -376,3 +376,32 @@ def test_mha_errors():
         A.copy_weights_from_torch(mha, nn.MultiheadAttention(8, 2, kdim=4, vdim=4))
     with pytest.raises(ValueError, match="bias"):
         A.copy_weights_from_torch(mha, nn.MultiheadAttention(8, 2, bias=False))
+
+
+def test_auto_choice_on_gpus(monkeypatch):
+    """'auto' on CUDA: Triton on sm_80+ when the kernel runs, SDPA on the T4 (sm_75), with dropout,
+    for fp64 and for head sizes the kernel does not support. (A fake GPU: no CUDA is needed.)"""
+    import sys
+
+    class FakeKernels:
+        MAX_HEAD_DIM = 128
+
+        @staticmethod
+        def triton_status(device):
+            return True, "fake sm_80 GPU"
+
+        @staticmethod
+        def flash_attention(*args, **kwargs):
+            raise AssertionError("must not be called")
+
+    monkeypatch.setitem(sys.modules, "textft_lib.kernels", FakeKernels)
+    capability = {"value": (8, 0)}
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability["value"])
+    assert A.resolve_backend("auto", "cuda", torch.float16, head_dim=64) == "triton"
+    assert A.resolve_backend("auto", "cuda", torch.bfloat16) == "triton"
+    assert A.resolve_backend("auto", "cuda", torch.float16, head_dim=256) == "sdpa"
+    assert A.resolve_backend("auto", "cuda", torch.float16, dropout_p=0.1) == "sdpa"
+    assert A.resolve_backend("auto", "cuda", torch.float64) == "sdpa"
+    assert A.resolve_backend("triton", "cuda", torch.float16) == "triton"
+    capability["value"] = (7, 5)  # Colab's T4
+    assert A.resolve_backend("auto", "cuda", torch.float16) == "sdpa"

@@ -53,6 +53,7 @@ BACKENDS = ("auto", "reference", "sdpa", "triton")
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+_TRITON_MAX_HEAD_DIM = 128  # the kernel's limit, unless textft_lib.kernels states its own MAX_HEAD_DIM
 
 
 class BackendUnavailableError(RuntimeError):
@@ -293,11 +294,11 @@ def triton_status(device: Any) -> tuple[bool, str]:
 
 
 def resolve_backend(backend: str, device: Any, dtype: torch.dtype = torch.float32, *,
-                    dropout_p: float = 0.0) -> str:
+                    dropout_p: float = 0.0, head_dim: int | None = None) -> str:
     """The backend that ``attention(..., backend=backend)`` will use for tensors on ``device``.
 
     ``"auto"`` gives ``"triton"`` on CUDA sm_80+ when the kernel can run there (fp16, bf16 or
-    fp32, no dropout), otherwise ``"sdpa"`` (CPU, Apple MPS, older GPUs such as the T4, whose
+    fp32, no dropout, a head size the kernel supports), otherwise ``"sdpa"`` (CPU, Apple MPS, older GPUs such as the T4, whose
     sm_75 lacks the tensor-core ``tl.dot`` of Triton >= 3.3). A backend named explicitly is
     returned as is if it can run, else ``BackendUnavailableError`` says why.
 
@@ -323,7 +324,9 @@ def resolve_backend(backend: str, device: Any, dtype: torch.dtype = torch.float3
     # auto
     if device.type == "cuda" and dropout_p == 0 and dtype in _TRITON_DTYPES:
         if torch.cuda.get_device_capability(device) >= (8, 0) and triton_status(device)[0]:
-            return "triton"
+            max_d = getattr(_load_kernels(), "MAX_HEAD_DIM", _TRITON_MAX_HEAD_DIM)
+            if head_dim is None or head_dim <= max_d:
+                return "triton"
     return "sdpa"
 
 
@@ -351,7 +354,7 @@ def attention(q: Tensor, k: Tensor, v: Tensor, *, key_padding_mask: Tensor | Non
     """
     _check_inputs(q, k, v, key_padding_mask, causal, scale)
     _check_dropout(dropout_p)
-    chosen = resolve_backend(backend, q.device, q.dtype, dropout_p=dropout_p)
+    chosen = resolve_backend(backend, q.device, q.dtype, dropout_p=dropout_p, head_dim=q.shape[-1])
     kwargs = dict(key_padding_mask=key_padding_mask, causal=causal, scale=scale)
     if chosen == "reference":
         return reference_attention(q, k, v, dropout_p=dropout_p, **kwargs)
