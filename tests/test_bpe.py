@@ -109,6 +109,19 @@ def test_encoding_the_training_text_replays_training(small_tok):
         assert len(ids) < len(text.encode("utf-8"))
 
 
+def test_subset_equals_a_shorter_training(small_tok):
+    shorter = BPETokenizer().train(SMALL_CORPUS, vocab_size=256 + 40)
+    sub = small_tok.subset(40)
+    assert sub.merges == shorter.merges and sub.vocab_size == 296
+    assert sub.encode(SMALL_CORPUS[0]) == shorter.encode(SMALL_CORPUS[0])
+    with pytest.raises(ValueError, match="between 0 and 120"):
+        small_tok.subset(121)
+
+
+def test_progress_bar_does_not_change_the_result():
+    assert BPETokenizer().train(SMALL_CORPUS, 300, progress=True).merges == BPETokenizer().train(SMALL_CORPUS, 300).merges
+
+
 def test_stops_early_with_a_warning():
     with pytest.warns(UserWarning, match="stopped after"):
         tok = BPETokenizer().train("ab", vocab_size=300)

@@ -156,12 +156,13 @@ class BPETokenizer:
             counts.update(self._split.findall(text))
         return counts
 
-    def train(self, texts: str | Iterable[str], vocab_size: int, *, verbose: bool = False) -> "BPETokenizer":
+    def train(self, texts: str | Iterable[str], vocab_size: int, *, progress: bool = False) -> "BPETokenizer":
         """Learn ``vocab_size - 256`` merges from ``texts`` (one string or many documents).
 
         Documents are pre-tokenized separately, so no chunk spans two documents. Training
         stops early, with a warning, when no adjacent pair is left to merge (a tiny corpus).
-        Returns ``self`` so that ``BPETokenizer().train(...)`` can be chained.
+        Returns ``self`` so that ``BPETokenizer().train(...)`` can be chained;
+        ``progress=True`` shows a progress bar over the merges.
 
         Example::
 
@@ -196,6 +197,11 @@ class BPETokenizer:
 
         merges: dict[tuple[int, int], int] = {}
         vocab = {i: bytes([i]) for i in range(256)}
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=num_merges, desc="BPE merges", unit="merge")
         while len(merges) < num_merges:
             # 3. the most frequent pair that is still current
             pair = None
@@ -212,8 +218,8 @@ class BPETokenizer:
             new_id = 256 + len(merges)
             merges[pair] = new_id
             vocab[new_id] = vocab[pair[0]] + vocab[pair[1]]
-            if verbose and len(merges) % 1000 == 0:
-                print(f"merge {len(merges)}/{num_merges}: {vocab[new_id]!r} (count {-neg})")
+            if bar is not None:
+                bar.update(1)
 
             # 4. rewrite only the words that contain the pair, and fix their pair counts
             touched: set[tuple[int, int]] = set()
@@ -243,10 +249,33 @@ class BPETokenizer:
                     del pair_counts[p]
                     where.pop(p, None)
 
+        if bar is not None:
+            bar.close()
         self.merges, self.vocab = merges, vocab
         self._cache.clear()
         self._trained = True
         return self
+
+    def subset(self, num_merges: int) -> "BPETokenizer":
+        """A new tokenizer that knows only the first ``num_merges`` merges.
+
+        Training is greedy, so this is exactly the tokenizer that training with
+        ``vocab_size = 256 + num_merges`` would have produced on the same text: one
+        training run gives every smaller vocabulary. Example::
+
+            small = tok.subset(1000)    # small.vocab_size == 1256
+        """
+        self._require_trained()
+        if not 0 <= num_merges <= len(self.merges):
+            raise ValueError(f"num_merges must be between 0 and {len(self.merges)}, got {num_merges}")
+        out = BPETokenizer(pattern=self.pattern)
+        for pair, new_id in self.merges.items():
+            if new_id >= 256 + num_merges:
+                break
+            out.merges[pair] = new_id
+            out.vocab[new_id] = self.vocab[new_id]
+        out._trained = True
+        return out
 
     # ------------------------------------------------------------------ encoding
     def _require_trained(self) -> None:
