@@ -1,0 +1,279 @@
+"""Tests of textft_lib.bert and textft_lib.wordpiece: masking statistics, the model against
+transformers' BertForMaskedLM, save/load round trips, pretraining and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+transformers = pytest.importorskip("transformers")
+
+from textft_lib import bert, data, wordpiece  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The models here are tiny: one thread is faster than several, and on a busy
+    machine several threads spin-waiting on each other can be 30x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    texts = data.load("lee")[:120]
+    return wordpiece.train_wordpiece(texts, vocab_size=400, model_max_length=32)
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return data.load("lee")[120:140]
+
+
+def tiny_config(vocab_size: int = 400, **kw) -> bert.BertConfig:
+    args = dict(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                intermediate_size=64, max_position_embeddings=32, hidden_dropout_prob=0.0)
+    args.update(kw)
+    return bert.BertConfig(**args)
+
+
+# --------------------------------------------------------------------------- tokenizer
+
+
+def test_clean_wiki_strips_markup():
+    raw = "== Birth ==\n'''Achilles''' was the son of ''Thetis'' and Peleus.\n* a list item with words\nthumb"
+    assert bert is not None
+    cleaned = wordpiece.clean_wiki(raw)
+    assert cleaned.splitlines() == ["Achilles was the son of Thetis and Peleus.", "a list item with words"]
+
+
+def test_tokenizer_round_trip(tokenizer, texts, tmp_path):
+    assert len(tokenizer) == 400
+    assert [tokenizer.convert_tokens_to_ids(t) for t in wordpiece.SPECIAL_TOKENS] == [0, 1, 2, 3, 4]
+    wordpiece.save_tokenizer(tokenizer, tmp_path)
+    assert {"tokenizer.json", "tokenizer_config.json", "vocab.txt"} <= {p.name for p in tmp_path.iterdir()}
+    vocab_lines = (tmp_path / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert vocab_lines == tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    loaded = wordpiece.load_tokenizer(tmp_path)
+    auto = transformers.AutoTokenizer.from_pretrained(str(tmp_path))
+    for text in texts[:5]:
+        ids = tokenizer(text)["input_ids"]
+        assert loaded(text)["input_ids"] == ids == auto(text)["input_ids"]
+        assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
+    # vocab.txt alone (the classic format) gives the same tokenization
+    classic = transformers.BertTokenizer(vocab=str(tmp_path / "vocab.txt"))
+    assert classic(texts[0])["input_ids"] == tokenizer(texts[0])["input_ids"]
+    # truncation follows model_max_length
+    assert len(loaded(" ".join(texts), truncation=True)["input_ids"]) == 32
+
+
+def test_train_wordpiece_rejects_bad_input():
+    with pytest.raises(ValueError, match="non-empty"):
+        wordpiece.train_wordpiece(["", "  "])
+    with pytest.raises(ValueError, match="vocab_size"):
+        wordpiece.train_wordpiece(["some text"], vocab_size=3)
+
+
+# --------------------------------------------------------------------------- blocks and masking
+
+
+def test_make_blocks(tokenizer, texts):
+    blocks = bert.make_blocks(texts[:3], tokenizer, block_size=16)
+    assert blocks.dtype == torch.long and blocks.shape[1] == 16
+    assert (blocks[:, 0] == tokenizer.cls_token_id).all()
+    n_tokens = sum(len(tokenizer(t, add_special_tokens=False, verbose=False)["input_ids"]) for t in texts[:3])
+    real = blocks != tokenizer.pad_token_id
+    assert int(real.sum()) - 2 * len(blocks) == n_tokens          # every token once, plus [CLS]/[SEP]
+    last_real = real.sum(1) - 1
+    assert (blocks[torch.arange(len(blocks)), last_real] == tokenizer.sep_token_id).all()
+    with pytest.raises(ValueError, match="block_size"):
+        bert.make_blocks(texts, tokenizer, block_size=2)
+
+
+def test_masking_proportions():
+    g = torch.Generator().manual_seed(0)
+    vocab, mask_id = 1000, 4
+    ids = torch.randint(5, vocab, (400, 100), generator=g)
+    ids[:, 0], ids[:, -1] = 2, 3                         # [CLS] ... [SEP]
+    ids[::3, 60:] = 0                                    # padding in a third of the rows
+    special = ids < 5
+    inputs, labels = bert.mask_tokens(ids, special, mask_token_id=mask_id, random_ids=torch.arange(5, vocab),
+                                      generator=g)
+    chosen = labels != -100
+    n_real = int((~special).sum())
+    frac = chosen.sum().item() / n_real
+    sigma = math.sqrt(0.15 * 0.85 / n_real)
+    assert abs(frac - 0.15) < 5 * sigma, frac
+    assert not chosen[special].any()                     # specials and padding are never chosen
+    assert torch.equal(inputs[~chosen], ids[~chosen])    # nothing else changes
+    assert torch.equal(labels[chosen], ids[chosen])      # labels are the original tokens
+    n = int(chosen.sum())
+    as_mask = (inputs[chosen] == mask_id).float().mean().item()
+    kept = (inputs[chosen] == ids[chosen]).float().mean().item()
+    randomised = 1 - as_mask - kept
+    s = lambda p: 5 * math.sqrt(p * (1 - p) / n)
+    assert abs(as_mask - 0.8) < s(0.8) and abs(kept - 0.1) < s(0.1) + 1e-3 and abs(randomised - 0.1) < s(0.1) + 1e-3
+    assert (inputs[chosen & (inputs != ids) & (inputs != mask_id)] >= 5).all()   # random tokens are never special
+
+
+def test_collator_against_transformers(tokenizer, texts):
+    """Our collator and DataCollatorForLanguageModeling choose and replace in the same proportions."""
+    blocks = bert.make_blocks(texts, tokenizer, block_size=32)
+    examples = list(blocks) * 20
+    ours = bert.MLMCollator(tokenizer, seed=0)(examples)
+    hf_collator = transformers.DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=0)
+    theirs = hf_collator([{"input_ids": b.tolist()} for b in examples])
+    special = torch.isin(blocks.repeat(20, 1), torch.tensor(tokenizer.all_special_ids))
+    for batch in (ours, theirs):
+        chosen = batch["labels"] != -100
+        assert not chosen[special].any()
+        assert abs(chosen.sum().item() / (~special).sum().item() - 0.15) < 0.02
+        assert abs((batch["input_ids"][chosen] == tokenizer.mask_token_id).float().mean().item() - 0.8) < 0.04
+    assert ours["attention_mask"].dtype == torch.bool
+    assert torch.equal(ours["attention_mask"], blocks.repeat(20, 1) != tokenizer.pad_token_id)
+
+
+def test_collator_rejects_bad_input(tokenizer):
+    collate = bert.MLMCollator(tokenizer)
+    with pytest.raises(ValueError, match="empty"):
+        collate([])
+    with pytest.raises(ValueError, match="one length"):
+        collate([torch.tensor([2, 10, 3]), torch.tensor([2, 3])])
+    with pytest.raises(IndexError, match="400"):
+        collate([torch.tensor([2, 400, 3])])
+
+
+def test_unigram_baseline():
+    blocks = torch.tensor([[2, 5, 5, 6, 3, 0]])
+    lp = bert.unigram_log_probs(blocks, vocab_size=8, special_ids=[0, 1, 2, 3, 4])
+    # add-one counts over ids 5, 6, 7: 3, 2, 1
+    assert torch.allclose(lp[5:].exp(), torch.tensor([3 / 6, 2 / 6, 1 / 6]))
+    assert torch.isinf(lp[:5]).all()
+    labels = torch.tensor([[-100, 5, -100, 6, -100, -100]])
+    assert bert.unigram_loss(lp, labels) == pytest.approx(-(math.log(3 / 6) + math.log(2 / 6)) / 2)
+
+
+# --------------------------------------------------------------------------- the model against transformers
+
+
+def test_names_map_both_ways():
+    model = bert.BertForMLM(tiny_config())
+    hf = transformers.BertForMaskedLM(tiny_config().to_hf())
+    ours = list(model.state_dict())
+    assert sorted(bert.hf_name(k) for k in ours) == sorted(k for k in hf.state_dict() if k not in bert.HF_TIED)
+    assert [bert.our_name(bert.hf_name(k)) for k in ours] == ours
+    for k, v in bert.to_hf_state_dict(model).items():
+        assert v.shape == hf.state_dict()[k].shape, k
+    with pytest.raises(KeyError, match="pooler"):
+        bert.our_name("bert.pooler.dense.weight")
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_same_logits_as_transformers_both_ways(attn):
+    torch.manual_seed(0)
+    model = bert.BertForMLM(tiny_config()).eval()
+    ids = torch.randint(5, 400, (3, 20))
+    mask = torch.ones(3, 20, dtype=torch.long)
+    mask[1, 12:] = 0
+    ids[1, 12:] = 0
+    types = torch.zeros_like(ids)
+    types[2, 10:] = 1
+    hf = bert.to_transformers(model, attn).eval()
+    expected = hf(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+    torch.testing.assert_close(model(ids, mask, types), expected, atol=2e-5, rtol=1e-4)
+    # the reverse: a transformers model (its own random init) into ours
+    other = transformers.BertForMaskedLM(tiny_config().to_hf()).eval()
+    back = bert.from_transformers(other).eval()
+    torch.testing.assert_close(back(ids, mask, types), other(input_ids=ids, attention_mask=mask,
+                                                               token_type_ids=types).logits, atol=2e-5, rtol=1e-4)
+    assert back.bert.embeddings.word_embeddings.weight.data_ptr() == back.decoder_weight.data_ptr()
+
+
+def test_save_pretrained_round_trip(tokenizer, tmp_path):
+    torch.manual_seed(1)
+    model = bert.BertForMLM(tiny_config()).eval()
+    bert.save_pretrained(model, tokenizer, tmp_path)
+    hf = transformers.AutoModelForMaskedLM.from_pretrained(str(tmp_path)).eval()
+    tok = transformers.AutoTokenizer.from_pretrained(str(tmp_path))
+    enc = tok(["A man was shot in the [MASK] today.", "Short."], padding=True, return_tensors="pt")
+    torch.testing.assert_close(model(enc["input_ids"], enc["attention_mask"]), hf(**enc).logits,
+                               atol=2e-5, rtol=1e-4)
+    loaded, loaded_tok = bert.load_pretrained(tmp_path)
+    torch.testing.assert_close(loaded(enc["input_ids"], enc["attention_mask"]), model(enc["input_ids"],
+                               enc["attention_mask"]))
+    assert loaded_tok.model_max_length == 32
+
+
+def test_mlm_loss_equals_full_cross_entropy():
+    torch.manual_seed(2)
+    model = bert.BertForMLM(tiny_config()).eval()
+    ids = torch.randint(5, 400, (2, 16))
+    labels = torch.full_like(ids, -100)
+    labels[0, 3], labels[1, 7], labels[1, 8] = 11, 12, 13
+    loss, logits, targets = model.mlm_loss(ids, labels)
+    full = F.cross_entropy(model(ids).transpose(1, 2), labels)
+    torch.testing.assert_close(loss, full)
+    assert logits.shape == (3, 400) and targets.tolist() == [11, 12, 13]
+    assert model.bert(ids).shape == (2, 16, 32)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_raises_or_truncates(tokenizer):
+    model = bert.BertForMLM(tiny_config()).eval()
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        model(torch.randint(5, 400, (1, 33)))
+    with pytest.raises(IndexError, match="vocabulary"):
+        model(torch.tensor([[2, 400, 3]]))
+    with pytest.raises(ValueError, match="shape"):
+        model(torch.randint(5, 400, (16,)))
+    with pytest.raises(ValueError, match="no masked position"):
+        model.mlm_loss(torch.randint(5, 400, (1, 8)), torch.full((1, 8), -100))
+    wrong = bert.BertForMLM(tiny_config(vocab_size=500))
+    with pytest.raises(ValueError, match="do not belong together"):
+        bert.check_tokenizer(wrong, tokenizer)
+    with pytest.raises(ValueError, match="do not belong together"):
+        bert.fill_mask(wrong, tokenizer, "a [MASK] day")
+    # fill_mask truncates a long text to max_position_embeddings ...
+    long_text = "the [MASK] was here . " + "and a long tail of words " * 40
+    guesses = bert.fill_mask(model, tokenizer, long_text, top_k=3)
+    assert len(guesses) == 1 and len(guesses[0]) == 3
+    # ... and says so when a mask falls beyond it
+    with pytest.raises(ValueError, match="truncated"):
+        bert.fill_mask(model, tokenizer, "words " * 40 + "the [MASK] end")
+    with pytest.raises(ValueError, match="no \\[MASK\\]"):
+        bert.fill_mask(model, tokenizer, "no mask here")
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="divisible"):
+        bert.BertConfig(hidden_size=30, num_attention_heads=4)
+    hf_cfg = transformers.BertConfig(hidden_act="relu")
+    with pytest.raises(ValueError, match="gelu"):
+        bert.BertConfig.from_hf(hf_cfg)
+
+
+# --------------------------------------------------------------------------- pretraining
+
+
+def test_loss_falls_on_a_tiny_corpus(tokenizer, texts):
+    torch.manual_seed(0)
+    blocks = bert.make_blocks(texts, tokenizer, block_size=32)
+    settings = bert.PretrainConfig(block_size=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                   intermediate_size=64, batch_size=16, lr=3e-3, max_steps=60, eval_every=30)
+    prepared = bert.PretrainData(tokenizer, blocks, blocks[:32])
+    model = bert.BertForMLM(settings.model_config(len(tokenizer)))
+    before = bert.evaluate_mlm(model, blocks[:32], bert.MLMCollator(tokenizer))["loss"]
+    history = bert.pretrain(model, prepared, settings, progress=False, verbose=False, cache=None)
+    after = history.evals[-1]["val_loss"]
+    assert before > math.log(400) - 0.5                  # an untrained model guesses near-uniformly
+    assert after < before - 0.3, (before, after)
+    first, last = [sum(r["loss"] for r in rows) / 10 for rows in (history.steps[:10], history.steps[-10:])]
+    assert last < first - 0.3, (first, last)
+    assert len(history.steps) == 60 and "accuracy" in history.steps[0]
