@@ -4,6 +4,7 @@
     python3 course.py lab      # set up .venv if needed, open JupyterLab at lesson 01
     python3 course.py test     # set up .venv if needed, run the unit tests and every notebook
     python3 course.py full     # execute every lesson at full size, write HTML with outputs
+    python3 course.py slides   # export every lesson as reveal.js slides that work offline
     python3 course.py setup    # only set up .venv
 
 Setup creates a virtual environment in ``.venv`` next to this file and installs
@@ -105,8 +106,13 @@ def full(extra: list[str]) -> int:
     return subprocess.run(cmd, cwd=ROOT).returncode
 
 
+def slides(extra: list[str]) -> int:
+    py = setup()
+    return subprocess.run([str(py), str(ROOT / "scripts" / "slides.py"), *extra], cwd=ROOT).returncode
+
+
 def main(argv: list[str]) -> int:
-    commands = {"lab": lab, "test": test, "full": full, "setup": lambda _: (setup(), 0)[1]}
+    commands = {"lab": lab, "test": test, "full": full, "slides": slides, "setup": lambda _: (setup(), 0)[1]}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2
