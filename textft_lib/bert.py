@@ -682,7 +682,7 @@ class PretrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.01
     warmup_fraction: float = 0.06
-    max_steps: int = 1000
+    max_steps: int = 1800
     eval_every: int = 100
     max_eval_blocks: int = 256
     seed: int = 0
