@@ -78,12 +78,17 @@ def normalize(text: str, *, form: str = "NFKC", lowercase: bool = False, collaps
     return text
 
 
-_TEMPLATE = regex.compile(r"\{\{(?:[^{}]|(?R))*\}\}")            # {{...}}, nested
+# {{...}}, nested; single braces inside (as in "{|}~") are allowed
+_TEMPLATE = regex.compile(r"\{\{(?:[^{}]++|\{(?!\{)|\}(?!\})|(?R))*\}\}")
 _TABLE = regex.compile(r"\{\|(?:[^{}]|\{(?!\|)|\}(?!\})|(?R))*?\|\}", regex.S)
 _REF = regex.compile(r"<ref[^>/]*/>|<ref[^>]*>.*?</ref>", regex.S | regex.I)
 _COMMENT = regex.compile(r"<!--.*?-->", regex.S)
+# blocks whose content is not prose: formulas, chemistry, galleries, code listings
+_BLOCK = regex.compile(r"<(math|chem|ce|gallery|timeline|score|syntaxhighlight|source)\b[^>]*>.*?</\1\s*>",
+                       regex.S | regex.I)
 _TAG = regex.compile(r"</?[a-zA-Z][^>]*>")
-_FILE_LINK = regex.compile(r"\[\[(?:File|Image|Category):(?:[^\[\]]|\[\[[^\[\]]*\]\])*\]\]", regex.I)
+# [[File:...|caption with [[links]] and [brackets]]], brackets balanced to any depth
+_FILE_LINK = regex.compile(r"\[\[(?:File|Image|Category):(?:[^\[\]]++|(?<br>\[(?:[^\[\]]++|(?&br))*\]))*\]\]", regex.I)
 _INNER_LINK = regex.compile(r"\[\[(?:[^\[\]|]*\|)?([^\[\]]*)\]\]")    # [[target|shown]] -> shown
 _EXT_LINK = regex.compile(r"\[https?://[^\s\]]+(?: ([^\]]*))?\]")   # [url label] -> label
 _EMPHASIS = regex.compile(r"'{2,}")
@@ -95,7 +100,8 @@ def strip_wiki_markup(text: str) -> str:
     """Remove the common MediaWiki markup from a raw article, keeping its prose.
 
     Drops templates ``{{...}}``, tables ``{|...|}``, references ``<ref>...</ref>``,
-    comments, HTML tags, file and category links; keeps the shown text of links
+    formulas (``<math>``) and other non-prose blocks, comments, HTML tags, file and
+    category links; keeps the shown text of links
     (``[[Paris|the capital]]`` -> ``the capital``), headings without their ``=`` signs,
     and bold/italic text without the quotes. It is a teaching cleaner built from regular
     expressions, not a full wiki parser: unusual markup can survive.
@@ -107,6 +113,7 @@ def strip_wiki_markup(text: str) -> str:
     """
     _check_str(text, "strip_wiki_markup")
     text = _COMMENT.sub("", text)
+    text = _BLOCK.sub("", text)
     text = _REF.sub("", text)
     text = _TEMPLATE.sub("", text)
     text = _TABLE.sub("", text)
