@@ -131,6 +131,8 @@ def combine_masks(key_padding_mask: Tensor | None = None, *, causal: bool = Fals
         raise ValueError(f"causal=True needs equal query and key lengths, got Lq={q_len}, Lk={k_len}")
     allowed = None
     if key_padding_mask is not None:
+        if not isinstance(key_padding_mask, Tensor):
+            raise TypeError(f"key_padding_mask must be a bool tensor, got {type(key_padding_mask).__name__}")
         if key_padding_mask.dtype != torch.bool:
             raise TypeError(f"key_padding_mask must be bool (True = real token), got {key_padding_mask.dtype}")
         if key_padding_mask.ndim != 2 or key_padding_mask.shape[1] != k_len:
