@@ -624,25 +624,34 @@ def fill_mask(model: BertForMLM, tokenizer: Any, text: str, *, top_k: int = 5) -
             for ps, ix in zip(top.values, top.indices)]
 
 
+def fixed_mask_batches(blocks: Tensor, collator: MLMCollator, *, batch_size: int = 64,
+                       seed: int = 0) -> list[dict[str, Tensor]]:
+    """Masked batches of ``blocks`` drawn with a generator seeded by ``seed``: the same
+    blocks and seed always give the same masks (for evaluations that compare models)."""
+    if blocks.dim() != 2 or len(blocks) == 0:
+        raise ValueError(f"blocks must be a non-empty (N, L) tensor, got {tuple(blocks.shape)}")
+    saved = collator.generator
+    collator.generator = torch.Generator().manual_seed(seed)
+    try:
+        return [collator(list(blocks[i:i + batch_size])) for i in range(0, len(blocks), batch_size)]
+    finally:
+        collator.generator = saved
+
+
 @torch.no_grad()
 def evaluate_mlm(model: BertForMLM, blocks: Tensor, collator: MLMCollator, *, batch_size: int = 64,
                  seed: int = 0) -> dict[str, float]:
     """Mean MLM loss (nats per masked token) and masked-token accuracy on ``blocks``.
 
-    The masking is drawn from a generator seeded with ``seed``, so the same blocks get
-    the same masks at every call: successive evaluations differ only by the model.
+    The masks come from ``fixed_mask_batches`` (seeded), so successive evaluations
+    differ only by the model. Returns ``{"loss", "accuracy", "masked_tokens"}``.
     """
-    if blocks.dim() != 2 or len(blocks) == 0:
-        raise ValueError(f"blocks must be a non-empty (N, L) tensor, got {tuple(blocks.shape)}")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    saved = collator.generator
-    collator.generator = torch.Generator().manual_seed(seed)
     total_loss, correct, count = 0.0, 0, 0
     try:
-        for start in range(0, len(blocks), batch_size):
-            batch = collator(list(blocks[start:start + batch_size]))
+        for batch in fixed_mask_batches(blocks, collator, batch_size=batch_size, seed=seed):
             if not bool((batch["labels"] != IGNORE_INDEX).any()):
                 continue
             loss, logits, targets = model.mlm_loss(batch["input_ids"].to(device), batch["labels"].to(device),
@@ -651,11 +660,24 @@ def evaluate_mlm(model: BertForMLM, blocks: Tensor, collator: MLMCollator, *, ba
             correct += int((logits.argmax(-1) == targets).sum())
             count += len(targets)
     finally:
-        collator.generator = saved
         model.train(was_training)
     if count == 0:
         raise ValueError("no masked position in the evaluation blocks")
     return {"loss": total_loss / count, "accuracy": correct / count, "masked_tokens": count}
+
+
+def unigram_baseline(train_blocks: Tensor, held_out_blocks: Tensor, tokenizer: Any, *, seed: int = 0,
+                     batch_size: int = 64) -> dict[str, float]:
+    """The unigram baseline on the same held-out masks as ``evaluate_mlm``: its loss and
+    the accuracy of always guessing the most frequent token. Frequencies come from
+    ``train_blocks``."""
+    collator = MLMCollator(tokenizer)
+    log_probs = unigram_log_probs(train_blocks, len(tokenizer), tokenizer.all_special_ids)
+    labels = torch.cat([b["labels"].reshape(-1) for b in
+                        fixed_mask_batches(held_out_blocks, collator, batch_size=batch_size, seed=seed)])
+    targets = labels[labels != IGNORE_INDEX]
+    return {"loss": unigram_loss(log_probs, labels),
+            "accuracy": float((targets == log_probs.argmax()).float().mean())}
 
 
 # --------------------------------------------------------------------------- pretraining
