@@ -758,12 +758,9 @@ def prepare_data(settings: PretrainConfig) -> PretrainData:
 
     train_texts, held_texts = wordpiece.wiki_split(settings.held_out_fraction, seed=settings.seed,
                                                    limit=settings.limit_articles)
-    if settings.limit_articles is None:
-        tokenizer = wordpiece.course_tokenizer(settings.vocab_size, held_out_fraction=settings.held_out_fraction,
-                                               seed=settings.seed, model_max_length=settings.block_size)
-    else:
-        tokenizer = wordpiece.train_wordpiece(train_texts, settings.vocab_size,
-                                              model_max_length=settings.block_size)
+    tokenizer = wordpiece.course_tokenizer(settings.vocab_size, held_out_fraction=settings.held_out_fraction,
+                                           seed=settings.seed, limit=settings.limit_articles,
+                                           model_max_length=settings.block_size)
     train_blocks = make_blocks(train_texts, tokenizer, settings.block_size)
     held = make_blocks(held_texts, tokenizer, settings.block_size)
     if len(held) > settings.max_eval_blocks:

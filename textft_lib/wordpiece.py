@@ -145,18 +145,22 @@ def load_tokenizer(folder: str | Path) -> Any:
 
 
 def course_tokenizer(vocab_size: int = 8000, *, held_out_fraction: float = 0.1, seed: int = 0,
-                     model_max_length: int = 512) -> Any:
+                     limit: int | None = None, model_max_length: int = 512) -> Any:
     """The course's WordPiece tokenizer, trained on the training articles of ``wiki_split``.
 
     Cached under ``config.cache_dir("bert")`` by its settings, so the second call loads
-    it in a fraction of a second.
+    it in a fraction of a second. The cache matters for more than speed: ``tokenizers``
+    trains the same set of tokens every time, but may number tokens with tied scores
+    differently from one run to the next, and a model's weights belong to one numbering.
     """
     settings = {"vocab_size": vocab_size, "held_out_fraction": held_out_fraction, "seed": seed,
                 "model_max_length": model_max_length, "special": SPECIAL_TOKENS, "version": 1}
+    if limit is not None:
+        settings["limit"] = limit
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     folder = config.cache_dir("bert") / f"wordpiece-{vocab_size}-{key}"
     if not (folder / "tokenizer.json").exists():
-        train_texts, _ = wiki_split(held_out_fraction, seed=seed)
+        train_texts, _ = wiki_split(held_out_fraction, seed=seed, limit=limit)
         tok = train_wordpiece(train_texts, vocab_size, model_max_length=model_max_length)
         atomic_folder(folder, lambda tmp: save_tokenizer(tok, tmp))
     return load_tokenizer(folder)
