@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+import torch
+from torch import nn
 
 from textft_lib import config, data
 
@@ -480,8 +482,6 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int, *, warn:
         ids, mask, cut = encode_texts(tok, ["a fine film", "dull"], max_length=64)
         ids.shape   # (2, 5): [CLS] a fine film [SEP] / [CLS] dull [SEP] [PAD] [PAD]
     """
-    import torch
-
     if max_length < 3:
         raise ValueError(f"max_length must leave room for [CLS], a token and [SEP]; got {max_length}")
     if tokenizer.pad_token_id is None:
@@ -512,8 +512,6 @@ class TextClassificationDataset:
     """
 
     def __init__(self, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], max_length: int):
-        import torch
-
         texts = check_texts(texts)
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
@@ -521,7 +519,6 @@ class TextClassificationDataset:
         lengths = mask.sum(dim=1).tolist()
         self.items = [(ids[i, :n].clone(), int(y)) for i, (n, y) in enumerate(zip(lengths, labels))]
         self.pad_id = int(tokenizer.pad_token_id)
-        self._torch = torch
 
     def __len__(self) -> int:
         return len(self.items)
@@ -531,7 +528,6 @@ class TextClassificationDataset:
         return {"input_ids": ids, "labels": y}
 
     def collate(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
-        torch = self._torch
         longest = max(len(b["input_ids"]) for b in batch)
         input_ids = torch.full((len(batch), longest), self.pad_id, dtype=torch.long)
         attention_mask = torch.zeros((len(batch), longest), dtype=torch.long)
@@ -546,7 +542,7 @@ class TextClassificationDataset:
         """A ``DataLoader`` over this dataset (seeded shuffling, padding per batch)."""
         from torch.utils.data import DataLoader
 
-        g = self._torch.Generator().manual_seed(seed)
+        g = torch.Generator().manual_seed(seed)
         return DataLoader(self, batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate, generator=g)
 
 
@@ -625,7 +621,6 @@ class Classifier:
 
     def logits(self, texts: Sequence[str], *, batch_size: int = 64) -> tuple[Any, list[int]]:
         """``(N, C)`` float32 logits on the CPU for ``texts``, and the positions that were truncated."""
-        import torch
 
         texts = check_texts(texts)
         if batch_size < 1:
@@ -729,27 +724,21 @@ class Classifier:
 
 
 def model_max_length(model: Any) -> int:
-    """How many tokens ``model`` accepts: ``max_position_embeddings`` of its configuration."""
+    """How many tokens ``model`` accepts: ``config.max_position_embeddings`` (BERT, ours or
+    ``transformers``'), or the ``max_len`` of a learned position table (``EncoderClassifier``)."""
     cfg = getattr(model, "config", None)
-    for source in (cfg, model):
-        n = getattr(source, "max_position_embeddings", None)
-        if isinstance(n, int):
-            return n
-    if isinstance(cfg, dict) and isinstance(cfg.get("max_position_embeddings"), int):
-        return cfg["max_position_embeddings"]
-    raise ValueError(f"cannot tell how many positions a {type(model).__name__} accepts; pass max_length")
+    n = getattr(cfg, "max_position_embeddings", None)
+    if n is None:
+        n = getattr(getattr(model, "pos", None), "max_len", None)
+    if not isinstance(n, int):
+        raise ValueError(f"cannot tell how many positions a {type(model).__name__} accepts; pass max_length")
+    return n
 
 
 # --------------------------------------------------------------------------- fine-tuning BERT
 
 
-def _torch_nn() -> Any:
-    from torch import nn
-
-    return nn
-
-
-class BertClassifier(_torch_nn().Module):
+class BertClassifier(nn.Module):
     """The course's BERT encoder with a classification head on the [CLS] vector.
 
     ``input_ids (B, L)`` -> ``bert`` -> hidden states ``(B, L, H)`` -> the vector at
@@ -770,9 +759,6 @@ class BertClassifier(_torch_nn().Module):
     """
 
     def __init__(self, config: Any, num_classes: int, *, dropout: float | None = None):
-        import torch
-        from torch import nn
-
         from textft_lib import bert
 
         super().__init__()
@@ -790,12 +776,11 @@ class BertClassifier(_torch_nn().Module):
         for layer in (self.pooler.dense, self.classifier):       # BERT's init: N(0, 0.02), zero bias
             nn.init.normal_(layer.weight, std=config.initializer_range)
             nn.init.zeros_(layer.bias)
-        self._torch = torch
 
     def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None) -> Any:
         h = self.bert(input_ids, attention_mask, token_type_ids)              # (B, L, H)
         cls = h[:, 0]                                                         # (B, H): the [CLS] vector
-        pooled = self._torch.tanh(self.pooler.dense(cls))                     # (B, H)
+        pooled = torch.tanh(self.pooler.dense(cls))                     # (B, H)
         return self.classifier(self.dropout(pooled))                          # (B, C)
 
     @property
@@ -816,11 +801,15 @@ class BertClassifier(_torch_nn().Module):
     def from_pretrained(cls, folder: str | Path, num_classes: int, *, dropout: float | None = None
                         ) -> tuple["BertClassifier", Any]:
         """Our encoder with the pretrained weights of a ``bert.save_pretrained`` folder, a
-        freshly initialised head, and the folder's tokenizer."""
+        freshly initialised head, and the folder's tokenizer. ``dropout`` (if given) replaces
+        the pretraining dropout rate in the encoder and sets the head's."""
+        from dataclasses import replace
+
         from textft_lib import bert
 
         mlm, tokenizer = bert.load_pretrained(folder)
-        model = cls(mlm.config, num_classes, dropout=dropout)
+        cfg = mlm.config if dropout is None else replace(mlm.config, hidden_dropout_prob=dropout)
+        model = cls(cfg, num_classes, dropout=dropout)
         model.bert.load_state_dict(mlm.bert.state_dict())
         return model, tokenizer
 
@@ -888,7 +877,6 @@ def classification_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, dict[st
 def evaluate_classifier(model: Any, loader: Iterable) -> dict[str, float]:
     """``evaluate_fn`` for ``train.fit``: loss and accuracy over *all* examples of ``loader``
     (weighted by example, so a short last batch counts for what it holds)."""
-    import torch
     import torch.nn.functional as F
 
     device = next(model.parameters()).device
@@ -943,8 +931,6 @@ def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Spl
 
     Returns ``train.History`` (``history.best["val_accuracy"]``, ``history.seconds``).
     """
-    import torch
-
     from textft_lib import train as training
 
     device = device if device is not None else config.get_device()
