@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Pretrain the course's BERT from the command line, on one process or several (DDP).
+
+One process (what ``bert.course_bert()`` does, with options)::
+
+    python scripts/pretrain_bert.py --out runs/bert            # lesson 06's full size
+    python scripts/pretrain_bert.py --quick --out runs/bert    # a smoke run
+
+Several processes with PyTorch's DistributedDataParallel, e.g. two GPUs, or two CPU
+processes (gloo backend) to see how it works::
+
+    torchrun --nproc_per_node=2 scripts/pretrain_bert.py --quick --out runs/bert_ddp
+
+How the processes share the work:
+
+* every process builds the same model (same seed) and the same blocks; process ``r`` of
+  ``W`` trains on blocks ``r, r + W, r + 2W, ...`` (its shard), with its own masks;
+* ``DistributedDataParallel`` averages the gradients of all processes after every
+  backward pass, so all copies of the model take the same optimizer step; one step uses
+  ``W x batch_size`` sequences;
+* only process 0 prints, shows progress and writes the result (``save_pretrained``
+  format plus ``pretraining.json``).
+
+The result folder loads with ``bert.load_pretrained(folder)`` or
+``transformers.AutoModelForMaskedLM.from_pretrained(folder)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class MLMObjective(nn.Module):
+    """Wraps ``BertForMLM`` so that ``forward`` returns the MLM loss: DDP synchronises
+    gradients only for work done inside the wrapped module's ``forward``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor):
+        return self.model.mlm_loss(input_ids, labels, attention_mask)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Pretrain the course's BERT (MLM), optionally with DDP.")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the save_pretrained result")
+    parser.add_argument("--quick", action="store_true", help="lesson 06's quick sizes (a smoke run)")
+    parser.add_argument("--max-steps", type=int, help="override the number of optimizer steps")
+    parser.add_argument("--lr", type=float, help="override the peak learning rate")
+    parser.add_argument("--batch-size", type=int, help="override the per-process batch size")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    from torch.utils.data import DataLoader
+
+    from textft_lib import bert, config, train, wordpiece
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    distributed = world > 1
+    if distributed:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    device = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    main_process = rank == 0
+
+    settings = bert.LESSON_QUICK if args.quick else bert.LESSON_FULL
+    overrides = {k: v for k, v in {"max_steps": args.max_steps, "lr": args.lr,
+                                   "batch_size": args.batch_size}.items() if v is not None}
+    settings = dataclasses.replace(settings, **overrides)
+
+    # process 0 trains (and caches) the tokenizer first; the others then load it
+    if main_process:
+        data = bert.prepare_data(settings)
+    if distributed:
+        torch.distributed.barrier()
+    if not main_process:
+        data = bert.prepare_data(settings)
+
+    torch.manual_seed(settings.seed)                      # the same initial weights everywhere
+    model = bert.BertForMLM(settings.model_config(len(data.tokenizer))).to(device)
+    objective: nn.Module = MLMObjective(model)
+    if distributed:
+        objective = nn.parallel.DistributedDataParallel(objective, device_ids=[local_rank] if device.type == "cuda" else None)
+
+    shard = data.train_blocks[rank::world]                # this process's blocks
+    loader = DataLoader(list(shard), batch_size=settings.batch_size, shuffle=True, drop_last=True,
+                        generator=torch.Generator().manual_seed(settings.seed + rank),
+                        collate_fn=bert.MLMCollator(data.tokenizer, seed=settings.seed + rank))
+    optimizer = torch.optim.AdamW(objective.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    warmup = max(1, round(settings.warmup_fraction * settings.max_steps))
+    scheduler = train.warmup_decay_schedule(optimizer, warmup, settings.max_steps)
+    eval_collator = bert.MLMCollator(data.tokenizer)
+
+    def loss_fn(obj: nn.Module, batch: dict[str, torch.Tensor]):
+        loss, logits, targets = obj(batch["input_ids"], batch["labels"], batch["attention_mask"])
+        return loss, {"accuracy": float((logits.argmax(-1) == targets).float().mean())}
+
+    if main_process:
+        print(f"{world} process(es) on {config.describe_device(device)}; {len(shard)} blocks per process; "
+              f"{world * settings.batch_size} sequences per optimizer step")
+    history = train.fit(objective, loader, loss_fn=loss_fn, optimizer=optimizer, scheduler=scheduler,
+                        epochs=None, max_steps=settings.max_steps, val_loader=data.held_out_blocks,
+                        evaluate_fn=lambda _obj, blocks: bert.evaluate_mlm(model, blocks, eval_collator,
+                                                                           seed=settings.seed),
+                        eval_every=settings.eval_every, restore_best=False, device=device,
+                        progress=main_process, verbose=main_process)
+    if main_process:
+        record = {"settings": settings.as_dict(), "world_size": world, "history": history.to_dict()}
+
+        def write(tmp: Path) -> None:
+            bert.save_pretrained(model.cpu(), data.tokenizer, tmp)
+            (tmp / "pretraining.json").write_text(json.dumps(record, indent=1, default=str))
+
+        wordpiece.atomic_folder(args.out, write)
+        last = history.evals[-1]
+        print(f"held-out loss {last['val_loss']:.3f}, accuracy {last['val_accuracy']:.3f}; saved to {args.out}")
+    if distributed:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
