@@ -1,0 +1,209 @@
+"""Lesson 07 on SST-2: baselines, the fine-tuned course BERT, and the pretraining lift.
+
+Reads SST-2 from ``TEXTFT_DATA_DIR/sst2`` (train.tsv, dev.tsv, test.tsv; see
+``data.load_sst2``), trains every method of lesson 07 on the same class-balanced subsample
+of the training set, and reports dev and test accuracy, training time and the device, in
+one run. On a CPU the default subsample keeps it to about half an hour on 2 cores.
+
+    TEXTFT_DATA_DIR=../shared/data python benchmarks/finetune_sst2.py            # CPU: 4000 sentences
+    TEXTFT_DATA_DIR=../shared/data python benchmarks/finetune_sst2.py --max-train 0   # all 67k (GPU)
+
+Methods: majority class; TF-IDF + logistic regression (on the subsample, and on the whole
+training set for reference); mean-pooled course GloVe + logistic regression; lesson 05's
+Transformer from scratch; the course BERT fine-tuned through
+``BertForSequenceClassification`` and through our encoder + [CLS] head; the course BERT with
+a frozen encoder; and a learning rate that is too high. The pretraining lift compares the
+same architecture and budget from pretrained and from random weights over several seeds.
+
+Writes ``assets/benchmarks/finetune_sst2.json`` (``--out`` to change it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+# Python puts this script's folder first on sys.path; a sibling benchmark named like a
+# package (benchmarks/tokenizers.py) would then shadow the real package for transformers.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import numpy as np
+import torch
+
+from textft_lib import bert, classify, config, transformer
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--max-train", type=int, default=4000, help="training sentences kept (0 = all)")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr-encoder", type=float, default=1e-4)
+    p.add_argument("--lr-head", type=float, default=1e-3)
+    p.add_argument("--lr-too-high", type=float, default=3e-2)
+    p.add_argument("--lr-scratch", type=float, default=1e-3)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--patience", type=int, default=2)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--skip-full-tfidf", action="store_true", help="skip TF-IDF on all 67k training phrases")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--out", type=Path, default=None)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if config.data_dir() is None and config.is_offline():
+        sys.exit("SST-2 is read from TEXTFT_DATA_DIR/sst2: set TEXTFT_DATA_DIR (e.g. ../shared/data)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", category=classify.TruncationWarning)
+    from transformers import AutoConfig, AutoTokenizer, BertForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    device = config.setup(seed=0)
+    ds = classify.load_dataset("sst2", max_train=args.max_train or None)
+    full_train = classify.load_dataset("sst2").train
+    print(ds)
+    folder = bert.course_bert()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    max_length = AutoConfig.from_pretrained(folder).max_position_embeddings
+    rows: list[dict] = []
+
+    def add(method: str, dev_pred, test_pred, seconds: float, **extra) -> None:
+        row = {"method": method, "dev_accuracy": classify.accuracy(ds.validation.labels, dev_pred),
+               "test_accuracy": classify.accuracy(ds.test.labels, test_pred), "train_seconds": round(seconds, 2),
+               **extra}
+        rows.append(row)
+        print(f"{method:<36} dev {row['dev_accuracy']:.4f}  test {row['test_accuracy']:.4f}  {seconds:7.1f} s",
+              flush=True)
+
+    # ---------------------------------------------------------------- baselines
+    t = time.perf_counter()
+    maj = classify.MajorityBaseline().fit(ds.train.labels)
+    add("majority class", maj.predict(ds.validation.texts), maj.predict(ds.test.texts), time.perf_counter() - t)
+
+    for name, split in (("TF-IDF + LR", ds.train), ("TF-IDF + LR (all 67k phrases)", full_train)):
+        if name.endswith("phrases)") and (len(split) == len(ds.train) or args.skip_full_tfidf):
+            continue
+        t = time.perf_counter()
+        m = classify.fit_tfidf_logreg(split.texts, split.labels, ds.validation.texts, ds.validation.labels)
+        add(name, m.predict(ds.validation.texts), m.predict(ds.test.texts), time.perf_counter() - t,
+            train_size=len(split), C=float(m[-1].C))
+
+    try:
+        from textft_lib import vectors
+
+        t = time.perf_counter()
+        kv = vectors.course_glove()
+        feats = {k: vectors.sentence_vectors(kv, s.texts) for k, s in ds.splits().items()}
+        m = classify.fit_features_logreg(feats["train"], ds.train.labels, feats["validation"], ds.validation.labels)
+        add("course GloVe mean + LR", m.predict(feats["validation"]), m.predict(feats["test"]),
+            time.perf_counter() - t, note="includes training or loading the course GloVe")
+    except (ImportError, AttributeError) as err:
+        print(f"course GloVe baseline skipped: {err}")
+
+    # ---------------------------------------------------------------- fine-tuning
+    def finetune(name: str, model, *, lr_body: float, lr_head: float, seed: int = 0, frozen: bool = False,
+                 patience: int | None = args.patience, record: bool = True) -> tuple[dict, classify.Classifier]:
+        h = classify.finetune(model, tokenizer, ds.train, ds.validation, lr_body=lr_body, lr_head=lr_head,
+                              epochs=args.epochs, batch_size=args.batch_size, patience=patience, frozen_body=frozen,
+                              max_length=max_length, seed=seed, cache="bench_finetune_sst2", device=device,
+                              progress=False)
+        clf = classify.Classifier(model, tokenizer, ds.label_names, max_length=max_length)
+        dev, test = clf.predict(ds.validation.texts).labels, clf.predict(ds.test.texts).labels
+        extra = {"best_epoch": h.best["epoch"], "epochs_run": len(h.evals), "lr_body": lr_body, "lr_head": lr_head,
+                 "seed": seed, "from_cache": h.from_cache}
+        if record:
+            add(name, dev, test, h.seconds, **extra)
+        return {"dev": classify.accuracy(ds.validation.labels, dev), "test": classify.accuracy(ds.test.labels, test),
+                "seconds": h.seconds, **extra}, clf
+
+    def pretrained(seed: int):
+        torch.manual_seed(seed)
+        return BertForSequenceClassification.from_pretrained(
+            folder, num_labels=2, hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout)
+
+    def random_init(seed: int):
+        torch.manual_seed(seed)
+        return BertForSequenceClassification(AutoConfig.from_pretrained(
+            folder, num_labels=2, hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout))
+
+    torch.manual_seed(0)
+    scratch_cfg = dict(d_model=128, n_heads=4, num_layers=2, d_ff=256)
+    scratch = transformer.EncoderClassifier(len(tokenizer), 2, **scratch_cfg, dropout=args.dropout,
+                                            max_len=max_length, pad_id=tokenizer.pad_token_id)
+    finetune("Transformer from scratch (lesson 05)", scratch, lr_body=args.lr_scratch, lr_head=args.lr_scratch)
+    finetune("course BERT (transformers)", pretrained(0), lr_body=args.lr_encoder, lr_head=args.lr_head)
+    ours = classify.BertClassifier.from_transformers(pretrained(0))
+    finetune("course BERT (our encoder + [CLS] head)", ours, lr_body=args.lr_encoder, lr_head=args.lr_head)
+    finetune("course BERT, frozen encoder", pretrained(0), lr_body=args.lr_encoder, lr_head=args.lr_head,
+             frozen=True)
+    _, too_high = finetune("course BERT, too high LR", pretrained(0), lr_body=args.lr_too_high,
+                           lr_head=args.lr_too_high, patience=None)
+    collapsed = too_high.predict(ds.test.texts).labels
+    rows[-1]["share_of_majority_answer"] = float(max(collapsed.mean(), 1 - collapsed.mean()))
+
+    # ---------------------------------------------------------------- pretraining lift
+    runs = {"pretrained": [], "random": []}
+    for seed in args.seeds:
+        for kind, make in (("pretrained", pretrained), ("random", random_init)):
+            r, _ = finetune(kind, make(seed), lr_body=args.lr_encoder, lr_head=args.lr_head, seed=seed, record=False)
+            runs[kind].append(r)
+            print(f"  lift run: {kind:<10} seed {seed}  dev {r['dev']:.4f}  test {r['test']:.4f}  "
+                  f"{r['seconds']:.0f} s", flush=True)
+    lift = {}
+    for split in ("dev", "test"):
+        for kind in runs:
+            accs = [r[split] for r in runs[kind]]
+            lift[f"{kind}_{split}"] = accs
+            lift[f"{kind}_{split}_mean"] = float(np.mean(accs))
+            lift[f"{kind}_{split}_std"] = float(np.std(accs))
+    lift["lift_mean"] = lift["pretrained_test_mean"] - lift["random_test_mean"]
+    lift["lift_dev_mean"] = lift["pretrained_dev_mean"] - lift["random_dev_mean"]
+    spread = max(lift["pretrained_test_std"], lift["random_test_std"])
+    rows.append({"method": f"random-init BERT, same budget (mean of {len(args.seeds)} seeds)",
+                 "dev_accuracy": lift["random_dev_mean"], "test_accuracy": lift["random_test_mean"],
+                 "train_seconds": round(float(np.mean([r["seconds"] for r in runs["random"]])), 2)})
+
+    by = {r["method"]: r for r in rows}
+    bert_test = lift["pretrained_test_mean"]
+    goals = {
+        "course_bert_beats_tfidf_same_data": bert_test > by["TF-IDF + LR"]["test_accuracy"],
+        "course_bert_beats_scratch_transformer": bert_test > by["Transformer from scratch (lesson 05)"]["test_accuracy"],
+        "lift_positive_and_larger_than_seed_spread": lift["lift_mean"] > 0 and lift["lift_mean"] > spread,
+    }
+    print(f"\npretraining lift (test): {lift['lift_mean']:+.4f}  (pretrained {bert_test:.4f} ± "
+          f"{lift['pretrained_test_std']:.4f}, random {lift['random_test_mean']:.4f} ± {lift['random_test_std']:.4f})")
+    for goal, ok in goals.items():
+        print(f"goal {goal}: {'met' if ok else 'NOT met'}")
+
+    pretraining = json.loads((folder / "pretraining.json").read_text())
+    report = {
+        "benchmark": "finetune_sst2",
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "device": config.describe_device(device),
+        "versions": config.versions(),
+        "settings": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                     "max_train": len(ds.train), "dev_size": len(ds.validation), "test_size": len(ds.test),
+                     "max_length": max_length, "scratch_transformer": scratch_cfg,
+                     "course_bert": pretraining["settings"], "data_source": ds.source,
+                     "subsample": "class-balanced random subset of train.tsv (phrases and sentences), seed 0"},
+        "results": rows,
+        "pretraining_lift": lift,
+        "goals": goals,
+    }
+    out = args.out or config.assets_dir("benchmarks") / "finetune_sst2.json"
+    out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
