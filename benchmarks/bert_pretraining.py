@@ -40,15 +40,17 @@ import torch.nn.functional as F  # noqa: E402
 from textft_lib import bert, config  # noqa: E402
 
 
-def time_training(step_fn, batches, *, warmup: int, repeats: int) -> list[float]:
-    """Seconds per training step over ``repeats`` steps after ``warmup`` untimed ones."""
-    times = []
+def time_round_robin(step_fns: dict, batches: list, *, warmup: int, repeats: int) -> dict[str, list[float]]:
+    """Seconds per training step of each model. The models take turns, one step each, so
+    a change in the machine's load during the run affects all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in step_fns}
     for i in range(warmup + repeats):
         batch = batches[i % len(batches)]
-        start = time.perf_counter()
-        step_fn(batch)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
+        for name, step_fn in step_fns.items():
+            start = time.perf_counter()
+            step_fn(batch)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
     return times
 
 
@@ -68,27 +70,30 @@ def throughput(settings: bert.PretrainConfig, data: bert.PretrainData, *, warmup
         "transformers BertForMaskedLM (sdpa)": ("hf", bert.to_transformers(ours, "sdpa").train()),
         "transformers BertForMaskedLM (eager)": ("hf", bert.to_transformers(ours, "eager").train()),
     }
-    rows = []
-    for name, (kind, model) in models.items():
+    def make_step(kind, model):
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
-        def step(batch, kind=kind, model=model, opt=opt):
+        def step(batch):
             if kind == "ours":
                 loss = model.mlm_loss(batch["input_ids"], batch["labels"], batch["attention_mask"])[0]
             elif kind == "ours_full":
                 logits = model(batch["input_ids"], batch["attention_mask"])
-                loss = F.cross_entropy(logits.transpose(1, 2), batch["labels"])
+                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["labels"].reshape(-1))
             else:
                 loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"].long(),
                              labels=batch["labels"]).loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        return step
 
-        times = time_training(step, batches, warmup=warmup, repeats=repeats)
-        median = statistics.median(times)
-        rows.append({"model": name, "seconds_per_step_median": median, "seconds_per_step_min": min(times),
-                     "tokens_per_s": tokens_per_batch / median, "steps_timed": len(times)})
+    times = time_round_robin({name: make_step(*spec) for name, spec in models.items()}, batches,
+                             warmup=warmup, repeats=repeats)
+    rows = []
+    for name, ts in times.items():
+        median = statistics.median(ts)
+        rows.append({"model": name, "seconds_per_step_median": median, "seconds_per_step_min": min(ts),
+                     "tokens_per_s": tokens_per_batch / median, "steps_timed": len(ts)})
         print(f"  {name:<46} {tokens_per_batch / median:>9.0f} tokens/s  ({median * 1000:.0f} ms/step)", flush=True)
     return rows
 
