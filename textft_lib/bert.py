@@ -32,7 +32,7 @@ Example::
 
 from __future__ import annotations
 
-import math
+import copy
 import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -517,11 +517,16 @@ def from_hf_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def to_transformers(model: BertForMLM, attn_implementation: str = "sdpa") -> Any:
-    """A ``transformers.BertForMaskedLM`` holding a copy of ``model``'s weights (same logits)."""
+    """A ``transformers.BertForMaskedLM`` holding a copy of ``model``'s weights (same logits).
+
+    ``attn_implementation``: ``"sdpa"`` (transformers' default) or ``"eager"`` (the
+    attention formula written out). The copy is on ``model``'s device and in its mode.
+    """
     from transformers import BertForMaskedLM
 
-    hf = BertForMaskedLM(model.config.to_hf()) if attn_implementation is None else \
-        BertForMaskedLM._from_config(model.config.to_hf(), attn_implementation=attn_implementation)
+    hf_config = model.config.to_hf()
+    hf_config._attn_implementation = attn_implementation
+    hf = BertForMaskedLM(hf_config)
     missing, unexpected = hf.load_state_dict(to_hf_state_dict(model), strict=False)
     missing = [k for k in missing if k not in HF_TIED and not k.endswith(("position_ids", "token_type_ids"))]
     if missing or unexpected:
@@ -566,9 +571,9 @@ def save_pretrained(model: BertForMLM, tokenizer: Any, folder: str | Path) -> Pa
 
     check_tokenizer(model, tokenizer)
     folder = Path(folder)
-    hf = to_transformers(model.cpu() if next(model.parameters()).device.type != "cpu" else model)
-    hf.save_pretrained(folder)
-    tokenizer.model_max_length = model.config.max_position_embeddings
+    to_transformers(model).cpu().save_pretrained(folder)
+    tokenizer = copy.deepcopy(tokenizer)          # the caller's tokenizer stays as it was
+    tokenizer.model_max_length = model.config.max_position_embeddings   # truncation=True cuts here
     wordpiece.save_tokenizer(tokenizer, folder)
     return folder
 
