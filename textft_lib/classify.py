@@ -9,9 +9,11 @@ the result against simple baselines. This module holds the reusable pieces:
   ``fit_temperature``, and the plots ``plot_confusion_matrix`` / ``plot_reliability``;
 * **error analysis**: ``most_confident_mistakes``;
 * **baselines**: ``MajorityBaseline``, ``fit_tfidf_logreg``, ``fit_features_logreg``;
-* **fine-tuning glue**: ``encode_texts`` (tokenize, pad, truncate with a warning),
-  ``BertClassifier`` (our encoder + a head on the [CLS] vector), ``param_groups``
-  (a small learning rate for the encoder, a larger one for the head), ``freeze``;
+* **fine-tuning**: ``encode_texts`` (tokenize, pad, truncate with a warning),
+  ``TextClassificationDataset``, ``BertClassifier`` (our encoder + a head on the [CLS]
+  vector), ``freeze_body``, ``classification_loss`` and ``finetune``, which runs lesson
+  05's ``train.fit`` with a small learning rate for the encoder and a larger one for the
+  head (``train.param_groups``), warm-up and decay, and early stopping;
 * **using the model**: ``Classifier`` with a batched ``predict(texts)``, ``save`` and ``load``.
 
 Example::
