@@ -299,3 +299,22 @@ def test_finetune_cache_reloads_same_weights(tiny_bert_folder, tmp_path, monkeyp
 def test_head_prefixes_and_missing_head():
     with pytest.raises(ValueError, match="head"):
         classify.head_prefixes(torch.nn.Linear(2, 2))
+
+
+def _sst2_available() -> bool:
+    import os
+    from pathlib import Path
+
+    root = os.environ.get("TEXTFT_DATA_DIR")
+    return bool(root) and (Path(root) / "sst2" / "train.tsv").exists()
+
+
+@pytest.mark.skipif(not _sst2_available(), reason="needs TEXTFT_DATA_DIR with sst2/ (e.g. ../shared/data)")
+def test_sst2_subsample_and_tfidf_baseline():
+    ds = classify.load_dataset("sst2", max_train=2000)
+    assert (len(ds.train), len(ds.validation), len(ds.test)) == (2000, 872, 1821)
+    share = np.mean(ds.train.labels)
+    full_share = np.mean(data.load("sst2").train.labels)
+    assert abs(share - full_share) < 0.01                       # the subsample keeps the class balance
+    tfidf = classify.fit_tfidf_logreg(ds.train.texts, ds.train.labels, ds.validation.texts, ds.validation.labels)
+    assert classify.accuracy(ds.validation.labels, tfidf.predict(ds.validation.texts)) > 0.65
