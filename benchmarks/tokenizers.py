@@ -4,8 +4,8 @@ All three train on the same text (the bundled Wikipedia articles, markup filtere
 same vocabulary size (256 bytes + 8,000 merges by default) in one run, then encode the
 whole corpus. The table reports training seconds, encoding throughput (MB of UTF-8 per
 second, one Python thread for ours; `tokenizers` is Rust and may use every core in
-`encode_batch`), tokens per whitespace-separated word, and how many of our learned
-tokens the `tokenizers` BPE also learned.
+`encode_batch`), tokens per whitespace-separated word, how many of our learned tokens the `tokenizers` BPE
+also learned, and how our training time grows with the corpus (roughly linearly).
 
     python benchmarks/tokenizers.py                  # full corpus, 8,000 merges
     python benchmarks/tokenizers.py --merges 2000 --articles 20
@@ -67,6 +67,8 @@ def main() -> None:
     parser.add_argument("--merges", type=int, default=8000, help="BPE merges (vocab size = 256 + merges)")
     parser.add_argument("--articles", type=int, default=None, help="use only the first N Wikipedia articles")
     parser.add_argument("--repeats", type=int, default=3, help="encoding passes; the best one is reported")
+    parser.add_argument("--scaling", type=float, nargs="*", default=[0.25, 0.5],
+                        help="also train ours on these fractions of the articles (does time grow linearly?)")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default assets/benchmarks/tokenizers.json)")
     args = parser.parse_args()
 
@@ -94,6 +96,14 @@ def main() -> None:
                     "encode_mb_s": n_bytes / 1e6 / cold_s,
                     "encode_mb_s_warm_cache": n_bytes / 1e6 / best_s if args.repeats > 1 else None,
                     "tokens": n_tokens, "tokens_per_word": n_tokens / n_words})
+
+    # --- scaling: our training time on growing slices of the corpus (same number of merges)
+    scaling = []
+    for frac in args.scaling:
+        part = texts[: max(1, round(frac * len(texts)))]
+        _, secs = timed(BPETokenizer().train, part, vocab_size)
+        scaling.append({"fraction": frac, "articles": len(part),
+                        "mb": sum(len(t.encode("utf-8")) for t in part) / 1e6, "train_s": secs})
 
     # --- tokenizers: byte-level BPE and WordPiece
     for name, trainer in [("tokenizers BPE (Rust)", train_hf_bpe), ("tokenizers WordPiece (Rust)", train_hf_wordpiece)]:
@@ -125,6 +135,10 @@ def main() -> None:
     if warm:
         print(f"our encoder with a warm word cache: {warm:.2f} MB/s")
     print(f"tokens learned by both BPEs: {shared:.1%} of ours")
+    full = {"fraction": 1.0, "articles": len(texts), "mb": n_bytes / 1e6, "train_s": results[0]["train_s"]}
+    scaling.append(full)
+    print("our training time against corpus size (same merges): " + ", ".join(
+        f"{r['mb']:.2f} MB: {r['train_s']:.2f} s" for r in scaling))
 
     report = {
         "benchmark": "tokenizers",
@@ -136,6 +150,7 @@ def main() -> None:
                      "words_are": "whitespace-separated", "encode": "cold cache for ours; best of repeats for tokenizers"},
         "results": results,
         "shared_bpe_tokens_fraction": shared,
+        "ours_training_scaling": scaling,
     }
     out = args.out or config.assets_dir("benchmarks") / "tokenizers.json"
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
