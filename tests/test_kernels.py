@@ -208,6 +208,8 @@ def test_dispatch_through_attention():
     (dict(key_padding_mask=torch.ones(1, 4, dtype=torch.bool)), ValueError, "(B, Lk)"),
     (dict(scale=-1.0), ValueError, "positive finite"),
     (dict(k=torch.randn(1, 2, 3, 32)), ValueError, "must agree"),
+    (dict(q=torch.randn(65536, 1, 1, 16), k=torch.randn(65536, 1, 1, 16), v=torch.randn(65536, 1, 1, 16)),
+     ValueError, "batch x heads"),
 ])
 def test_bad_input_raises_clear_errors(bad, error, words):
     args = dict(q=torch.randn(1, 2, 3, 16), k=torch.randn(1, 2, 3, 16), v=torch.randn(1, 2, 3, 16))

@@ -58,6 +58,9 @@ INTERPRETER_CONFIG: dict[str, int] = {"BLOCK_M": 32, "BLOCK_N": 32}
 #: The largest head dimension the kernels accept.
 MAX_HEAD_DIM = 128
 
+#: The largest batch x heads: the kernels' grids put it on CUDA's second axis (65535 at most).
+MAX_BATCH_HEADS = 65535
+
 LOG2E = 1.4426950408889634  # log2(e): exp(x) == exp2(x * LOG2E)
 
 
@@ -341,10 +344,12 @@ def _configs(shapes: list[tuple[int, int, int, int]]) -> list[triton.Config]:
 
 
 _TUNE_KEY = ["SEQ_BUCKET", "HEAD_DIM", "HAS_MASK", "CAUSAL", "BLOCK_D", "PRECISION"]
+# The last config of each list is small enough to fit even fp32 with head_dim 128.
 _FWD_CONFIGS = _configs([(128, 64, 4, 3), (128, 64, 8, 3), (128, 128, 8, 3), (128, 32, 4, 4),
-                         (64, 64, 4, 3), (64, 32, 4, 4)])
-_DKDV_CONFIGS = _configs([(32, 128, 8, 2), (64, 128, 8, 2), (32, 64, 4, 3), (64, 64, 4, 3), (16, 64, 4, 3)])
-_DQ_CONFIGS = _configs([(128, 32, 8, 2), (128, 64, 8, 2), (64, 64, 4, 3), (64, 32, 4, 3)])
+                         (64, 64, 4, 3), (64, 32, 4, 4), (32, 32, 4, 2)])
+_DKDV_CONFIGS = _configs([(32, 128, 8, 2), (64, 128, 8, 2), (32, 64, 4, 3), (64, 64, 4, 3), (16, 64, 4, 3),
+                          (16, 32, 4, 2)])
+_DQ_CONFIGS = _configs([(128, 32, 8, 2), (128, 64, 8, 2), (64, 64, 4, 3), (64, 32, 4, 3), (32, 32, 4, 2)])
 
 if INTERPRETED:
     _fwd, _dkdv, _dq = _attn_fwd, _attn_bwd_dkdv, _attn_bwd_dq
@@ -396,6 +401,9 @@ def check_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_
         raise ValueError(f"q {tuple(q.shape)} and k {tuple(k.shape)} must agree on batch, heads and head_dim")
     if v.shape != k.shape:
         raise ValueError(f"v must have the same shape as k {tuple(k.shape)}, got {tuple(v.shape)}")
+    if b * h > MAX_BATCH_HEADS:
+        raise ValueError(f"batch x heads = {b * h} exceeds {MAX_BATCH_HEADS}, the largest second grid "
+                         "dimension of a CUDA launch: split the batch")
     if d > MAX_HEAD_DIM:
         raise ValueError(f"the Triton kernel supports head_dim up to {MAX_HEAD_DIM}, got {d}")
     if key_padding_mask is not None:
