@@ -43,10 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-train", type=int, default=4000, help="training sentences kept (0 = all)")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr-encoder", type=float, default=1e-4)
-    p.add_argument("--lr-head", type=float, default=1e-3)
+    p.add_argument("--lr-encoder", type=float, nargs="+", default=[5e-5, 1e-4, 3e-4],
+                   help="encoder learning rates to try (the head gets --head-factor times it); best on dev is kept")
+    p.add_argument("--head-factor", type=float, default=10.0)
     p.add_argument("--lr-too-high", type=float, default=3e-2)
-    p.add_argument("--lr-scratch", type=float, default=1e-3)
+    p.add_argument("--lr-scratch", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3],
+                   help="learning rates to try for the Transformer from scratch; best on dev is kept")
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--patience", type=int, default=2)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -135,15 +137,37 @@ def main(argv: list[str] | None = None) -> int:
         return BertForSequenceClassification(AutoConfig.from_pretrained(
             folder, num_labels=2, hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout))
 
-    torch.manual_seed(0)
+    def best_on_dev(name: str, make, lrs: list[float], factor: float) -> tuple[float, float]:
+        """Train once per learning rate, record the run with the best dev accuracy (ties: the first)."""
+        tried = []
+        for lr in lrs:
+            r, _ = finetune(name, make(), lr_body=lr, lr_head=lr * factor, record=False)
+            tried.append(r)
+            print(f"  {name}: lr {lr:g} -> dev {r['dev']:.4f}", flush=True)
+        best = max(tried, key=lambda r: r["dev"])
+        rows.append({"method": name, "dev_accuracy": best["dev"], "test_accuracy": best["test"],
+                     "train_seconds": round(best["seconds"], 2), **{k: v for k, v in best.items()
+                     if k not in ("dev", "test", "seconds")},
+                     "lr_grid": {f"{r['lr_body']:g}": r["dev"] for r in tried}})
+        print(f"{name:<36} dev {best['dev']:.4f}  test {best['test']:.4f}  {best['seconds']:7.1f} s "
+              f"(lr {best['lr_body']:g}, chosen on dev)", flush=True)
+        return best["lr_body"], best["lr_head"]
+
     scratch_cfg = dict(d_model=128, n_heads=4, num_layers=2, d_ff=256)
-    scratch = transformer.EncoderClassifier(len(tokenizer), 2, **scratch_cfg, dropout=args.dropout,
-                                            max_len=max_length, pad_id=tokenizer.pad_token_id)
-    finetune("Transformer from scratch (lesson 05)", scratch, lr_body=args.lr_scratch, lr_head=args.lr_scratch)
-    finetune("course BERT (transformers)", pretrained(0), lr_body=args.lr_encoder, lr_head=args.lr_head)
+
+    def scratch_model():
+        torch.manual_seed(0)
+        return transformer.EncoderClassifier(len(tokenizer), 2, **scratch_cfg, dropout=args.dropout,
+                                             max_len=max_length, pad_id=tokenizer.pad_token_id)
+
+    best_on_dev("Transformer from scratch (lesson 05)", scratch_model, args.lr_scratch, 1.0)
+    lr_encoder, lr_head = best_on_dev("course BERT (transformers)", lambda: pretrained(0), args.lr_encoder,
+                                      args.head_factor)
+    lr_random = best_on_dev("random-init BERT (lr chosen on dev)", lambda: random_init(0), args.lr_encoder,
+                            args.head_factor)
     ours = classify.BertClassifier.from_transformers(pretrained(0))
-    finetune("course BERT (our encoder + [CLS] head)", ours, lr_body=args.lr_encoder, lr_head=args.lr_head)
-    finetune("course BERT, frozen encoder", pretrained(0), lr_body=args.lr_encoder, lr_head=args.lr_head,
+    finetune("course BERT (our encoder + [CLS] head)", ours, lr_body=lr_encoder, lr_head=lr_head)
+    finetune("course BERT, frozen encoder", pretrained(0), lr_body=lr_encoder, lr_head=lr_head,
              frozen=True)
     _, too_high = finetune("course BERT, too high LR", pretrained(0), lr_body=args.lr_too_high,
                            lr_head=args.lr_too_high, patience=None)
@@ -153,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     # ---------------------------------------------------------------- pretraining lift
     runs = {"pretrained": [], "random": []}
     for seed in args.seeds:
-        for kind, make in (("pretrained", pretrained), ("random", random_init)):
-            r, _ = finetune(kind, make(seed), lr_body=args.lr_encoder, lr_head=args.lr_head, seed=seed, record=False)
+        for kind, make, (lb, lh) in (("pretrained", pretrained, (lr_encoder, lr_head)),
+                                     ("random", random_init, lr_random)):
+            r, _ = finetune(kind, make(seed), lr_body=lb, lr_head=lh, seed=seed, record=False)
             runs[kind].append(r)
             print(f"  lift run: {kind:<10} seed {seed}  dev {r['dev']:.4f}  test {r['test']:.4f}  "
                   f"{r['seconds']:.0f} s", flush=True)
@@ -165,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             lift[f"{kind}_{split}"] = accs
             lift[f"{kind}_{split}_mean"] = float(np.mean(accs))
             lift[f"{kind}_{split}_std"] = float(np.std(accs))
+    lift["lr_pretrained"], lift["lr_random"] = [lr_encoder, lr_head], list(lr_random)
     lift["lift_mean"] = lift["pretrained_test_mean"] - lift["random_test_mean"]
     lift["lift_dev_mean"] = lift["pretrained_dev_mean"] - lift["random_dev_mean"]
     spread = max(lift["pretrained_test_std"], lift["random_test_std"])
