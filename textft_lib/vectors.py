@@ -1,0 +1,719 @@
+"""Word vectors: co-occurrence counts, PPMI + SVD, GloVe in PyTorch, export and evaluation.
+
+The pieces of lesson 02, each usable on its own::
+
+    from textft_lib import data, vectors
+    docs = vectors.wiki_corpus()                       # list[list[str]], one per article
+    vocab = vectors.build_vocab(docs, min_count=5)     # Vocab: words sorted by frequency
+    ids = vectors.encode(docs, vocab)                  # list[np.ndarray] of word ids
+    C = vectors.cooccurrence(ids, len(vocab), window=10)   # scipy CSR, (V, V), 1/distance weights
+    result = vectors.train_glove(C, dim=100, epochs=30)    # GloVeResult: vectors (V, dim), losses
+    kv = vectors.to_keyed_vectors(vocab.words, result.vectors)
+    vectors.evaluate(kv)                               # wordsim353, simlex999, analogies
+
+Every set of vectors (our GloVe, PPMI+SVD, gensim's word2vec, pretrained GloVe) is
+turned into gensim ``KeyedVectors`` so that one ``evaluate`` serves them all.
+``course_glove()`` returns the lesson's GloVe vectors, trained once and cached.
+
+Shapes: ``V`` is the vocabulary size, ``d`` the vector dimension, ``nnz`` the number of
+non-zero co-occurrence entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+from textft_lib import config
+
+if TYPE_CHECKING:  # heavy imports only for type checkers
+    import numpy as np
+    import scipy.sparse
+    from gensim.models import KeyedVectors
+
+# --------------------------------------------------------------------------- tokens and vocabulary
+
+_WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercase ``text`` and return its words (letters and digits, with an inner apostrophe).
+
+    Example::
+
+        >>> tokenize("GloVe's vectors, 2014!")
+        ["glove's", 'vectors', '2014']
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"tokenize expects a str, got {type(text).__name__}")
+    return _WORD_RE.findall(text.lower())
+
+
+def wiki_corpus(limit: int | None = None) -> list[list[str]]:
+    """The course's Wikipedia corpus (``data.load("wiki")``), tokenized: one list per article.
+
+    ``limit`` keeps the first articles (quick mode uses fewer). About 106 articles and
+    ~470k tokens in all.
+    """
+    from textft_lib import data
+
+    return [tokenize(a.text) for a in data.load("wiki", limit=limit)]
+
+
+@dataclass
+class Vocab:
+    """Words sorted by falling frequency; ``index[word]`` is the row of the word's vector."""
+
+    words: list[str]
+    counts: list[int]
+    index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.words) != len(self.counts):
+            raise ValueError(f"{len(self.words)} words but {len(self.counts)} counts")
+        self.index = {w: i for i, w in enumerate(self.words)}
+        if len(self.index) != len(self.words):
+            raise ValueError("the vocabulary has repeated words")
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.index
+
+    def __repr__(self) -> str:
+        head = ", ".join(self.words[:5])
+        return f"Vocab({len(self)} words: {head}, ...)"
+
+
+def _check_docs(docs: Sequence[Sequence[str]]) -> None:
+    if isinstance(docs, str) or (len(docs) > 0 and isinstance(docs[0], str)):
+        raise TypeError("expected a list of documents, each a list of tokens (not a list of strings): "
+                        "tokenize each text first, e.g. [tokenize(t) for t in texts]")
+    if sum(len(d) for d in docs) == 0:
+        raise ValueError("the corpus is empty: no document has any token")
+
+
+def build_vocab(docs: Sequence[Sequence[str]], *, min_count: int = 5, max_size: int | None = None) -> Vocab:
+    """Count tokens and keep those seen at least ``min_count`` times (at most ``max_size``).
+
+    Ties in frequency are broken alphabetically, so the vocabulary is deterministic.
+
+    Example::
+
+        >>> build_vocab([["a", "b", "a"]], min_count=1).words
+        ['a', 'b']
+    """
+    _check_docs(docs)
+    if min_count < 1:
+        raise ValueError(f"min_count must be at least 1, got {min_count}")
+    counts = Counter(tok for doc in docs for tok in doc)
+    kept = sorted(((w, c) for w, c in counts.items() if c >= min_count), key=lambda wc: (-wc[1], wc[0]))
+    if max_size is not None:
+        kept = kept[:max_size]
+    if not kept:
+        raise ValueError(f"no word occurs {min_count} times or more: lower min_count or use a bigger corpus")
+    return Vocab([w for w, _ in kept], [c for _, c in kept])
+
+
+def encode(docs: Sequence[Sequence[str]], vocab: Vocab) -> list["np.ndarray"]:
+    """Turn each document into an int64 array of word ids, dropping out-of-vocabulary words.
+
+    Dropping (rather than marking) unknown words is what GloVe's ``cooccur`` and
+    word2vec do: the words on either side of a rare word become neighbours.
+    """
+    import numpy as np
+
+    _check_docs(docs)
+    index = vocab.index
+    return [np.fromiter((index[t] for t in doc if t in index), dtype=np.int64) for doc in docs]
+
+
+# --------------------------------------------------------------------------- co-occurrence counts
+
+
+def cooccurrence(docs: Sequence["np.ndarray"], vocab_size: int, *, window: int = 10,
+                 weighting: str = "harmonic", symmetric: bool = True) -> "scipy.sparse.csr_matrix":
+    """The word-word co-occurrence matrix ``X`` (V, V) as float64 scipy CSR.
+
+    ``X[i, j]`` sums, over every time word ``j`` appears within ``window`` words after word
+    ``i`` in the same document, the weight ``1 / distance`` (``weighting="harmonic"``, as
+    GloVe does) or 1 (``weighting="uniform"``). With ``symmetric=True`` the words before
+    count as well, so ``X`` equals its transpose.
+
+    The work is vectorized per offset: for ``k = 1..window`` all pairs ``(ids[t],
+    ids[t+k])`` of the whole corpus are formed at once, so there is no Python loop over
+    pairs. ``docs`` are arrays of word ids (from ``encode``); windows never cross documents.
+
+    Example::
+
+        >>> X = cooccurrence([np.array([0, 1, 2])], 3, window=2)
+        >>> X.toarray()      # 0-1 at distance 1, 0-2 at distance 2, 1-2 at distance 1
+        array([[0. , 1. , 0.5], [1. , 0. , 1. ], [0.5, 1. , 0. ]])
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+        raise ValueError(f"window must be an integer of at least 1, got {window!r}")
+    if weighting not in {"harmonic", "uniform"}:
+        raise ValueError(f"weighting must be 'harmonic' or 'uniform', got {weighting!r}")
+    if vocab_size < 1:
+        raise ValueError(f"vocab_size must be at least 1, got {vocab_size}")
+    arrays = [np.asarray(d, dtype=np.int64) for d in docs]
+    if any(a.ndim != 1 for a in arrays):
+        raise ValueError("each document must be a 1-D array of word ids (use encode())")
+    if sum(a.size for a in arrays) == 0:
+        raise ValueError("the corpus is empty: no document has any word id")
+    ids = np.concatenate(arrays)
+    if ids.min() < 0 or ids.max() >= vocab_size:
+        raise ValueError(f"word ids must lie in [0, {vocab_size}), got range [{ids.min()}, {ids.max()}]")
+    doc_of = np.repeat(np.arange(len(arrays)), [a.size for a in arrays])  # (N,) document of each token
+
+    # Accumulate each offset's pairs into one sparse matrix; CSR addition sums duplicates.
+    X = sp.csr_matrix((vocab_size, vocab_size), dtype=np.float64)
+    for k in range(1, window + 1):
+        if k >= ids.size:
+            break
+        same_doc = doc_of[:-k] == doc_of[k:]
+        left, right = ids[:-k][same_doc], ids[k:][same_doc]
+        weight = 1.0 / k if weighting == "harmonic" else 1.0
+        data = np.full(left.size, weight)
+        X = X + sp.csr_matrix((data, (left, right)), shape=(vocab_size, vocab_size))
+    if symmetric:
+        X = X + X.T
+    X = X.tocsr()
+    X.sum_duplicates()
+    X.eliminate_zeros()
+    return X
+
+
+# --------------------------------------------------------------------------- PPMI and SVD
+
+
+def ppmi(X: "scipy.sparse.spmatrix", *, alpha: float = 0.75) -> "scipy.sparse.csr_matrix":
+    """Positive pointwise mutual information of a co-occurrence matrix (V, V), sparse.
+
+    ``PMI(i, j) = log( P(i, j) / (P(i) P_alpha(j)) )``, negative values clipped to 0. The
+    context distribution is smoothed with ``alpha`` (Levy et al., 2015): counts raised to
+    0.75 give rare contexts less inflated PMI. Only non-zero entries are computed.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    X = sp.csr_matrix(X, dtype=np.float64)
+    total = X.sum()
+    if total <= 0:
+        raise ValueError("the co-occurrence matrix has no positive entry")
+    row = np.asarray(X.sum(axis=1)).ravel() / total
+    col = np.asarray(X.sum(axis=0)).ravel() ** alpha
+    col = col / col.sum()
+    coo = X.tocoo()
+    pmi = np.log(coo.data / total) - np.log(row[coo.row]) - np.log(col[coo.col])
+    keep = pmi > 0
+    return sp.csr_matrix((pmi[keep], (coo.row[keep], coo.col[keep])), shape=X.shape)
+
+
+def svd_vectors(M: "scipy.sparse.spmatrix", dim: int, *, seed: int = 0) -> "np.ndarray":
+    """Dense ``dim``-dimensional word vectors (V, dim) from a truncated SVD of ``M``.
+
+    Returns ``U * sqrt(S)`` (the symmetric split of the singular values, which works
+    better for similarity than ``U * S``).
+    """
+    import numpy as np
+    from sklearn.utils.extmath import randomized_svd
+
+    if not 1 <= dim < min(M.shape):
+        raise ValueError(f"dim must lie in [1, {min(M.shape)}), got {dim}")
+    U, S, _ = randomized_svd(M, n_components=dim, random_state=seed)
+    return (U * np.sqrt(S)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- GloVe
+
+
+def glove_weight(x: Any, *, x_max: float = 100.0, alpha: float = 0.75) -> Any:
+    """GloVe's weighting function ``f(x) = min(1, (x / x_max) ** alpha)`` (numpy or torch)."""
+    ratio = (x / x_max) ** alpha
+    return ratio.clip(max=1.0) if hasattr(ratio, "clip") else min(1.0, ratio)
+
+
+def _glove_model_class() -> type:
+    import torch
+    from torch import nn
+
+    class GloVeModel(nn.Module):
+        """GloVe's parameters: word vectors ``w`` and context vectors ``w_ctx`` (V, d), and
+        their biases ``b``, ``b_ctx`` (V,).
+
+        ``forward(i, j)`` returns ``w_i . w~_j + b_i + b~_j`` for index tensors ``i, j``
+        of shape (B,): the model's estimate of ``log X_ij``, shape (B,).
+        """
+
+        def __init__(self, vocab_size: int, dim: int) -> None:
+            super().__init__()
+            if vocab_size < 1 or dim < 1:
+                raise ValueError(f"vocab_size and dim must be at least 1, got {vocab_size}, {dim}")
+            # GloVe's reference code draws everything uniformly in [-0.5/d, 0.5/d].
+            def init(*shape: int) -> nn.Parameter:
+                return nn.Parameter((torch.rand(*shape) - 0.5) / dim)
+
+            self.w, self.w_ctx = init(vocab_size, dim), init(vocab_size, dim)
+            self.b, self.b_ctx = init(vocab_size), init(vocab_size)
+
+        def forward(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+            return (self.w[i] * self.w_ctx[j]).sum(dim=-1) + self.b[i] + self.b_ctx[j]   # (B,)
+
+        def vectors(self) -> torch.Tensor:
+            """The final word vectors ``W + W~`` (V, d), as in the GloVe paper."""
+            return (self.w + self.w_ctx).detach()
+
+    return GloVeModel
+
+
+def GloVeModel(vocab_size: int, dim: int) -> Any:
+    """Create GloVe's model (a ``torch.nn.Module``): see its ``forward`` and ``vectors``.
+
+    Example::
+
+        >>> model = GloVeModel(vocab_size=1000, dim=50)
+        >>> model(torch.tensor([0, 1]), torch.tensor([2, 3])).shape
+        torch.Size([2])
+    """
+    return _glove_model_class()(vocab_size, dim)
+
+
+def glove_loss(pred: Any, log_x: Any, weight: Any) -> Any:
+    """GloVe's weighted least squares, averaged over the batch:
+    ``mean( f(X_ij) * (pred_ij - log X_ij) ** 2 )``; all three tensors have shape (B,)."""
+    if not (pred.shape == log_x.shape == weight.shape):
+        raise ValueError(f"pred, log_x and weight must have one shape, got {tuple(pred.shape)}, "
+                         f"{tuple(log_x.shape)}, {tuple(weight.shape)}")
+    return (weight * (pred - log_x) ** 2).mean()
+
+
+class RowAdagrad:
+    """Adagrad that touches only the rows a mini-batch used, as GloVe's reference code does.
+
+    ``torch.optim.Adagrad`` would rewrite all V rows of every parameter on every step,
+    although a batch of B entries uses at most 2B of them; on a CPU that full sweep
+    costs more than the batch itself. Here each entry's gradient updates its own row
+    (duplicates add up, like the reference code's parallel threads), with the squared
+    gradients summed per row from an initial 1.0 (also the reference code's choice).
+
+    Example::
+
+        >>> opt = RowAdagrad([model.w, model.b], lr=0.05)
+        >>> opt.step([(model.w, rows, grad_rows), (model.b, rows, grad_b)])
+    """
+
+    def __init__(self, params: Iterable[Any], *, lr: float = 0.05, initial: float = 1.0) -> None:
+        import torch
+
+        if lr <= 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        self.lr = lr
+        self.sum_sq = {id(p): torch.full_like(p, initial) for p in params}
+
+    def step(self, updates: Iterable[tuple[Any, Any, Any]]) -> None:
+        """Apply ``(param, rows, grad)`` triples: ``grad[k]`` is the gradient of ``param[rows[k]]``."""
+        import torch
+
+        with torch.no_grad():
+            for param, rows, grad in updates:
+                acc = self.sum_sq[id(param)]
+                acc.index_add_(0, rows, grad * grad)
+                param.index_add_(0, rows, -self.lr * grad / acc[rows].sqrt())
+
+
+@dataclass
+class GloVeResult:
+    """What ``train_glove`` returns: final vectors ``W + W~`` (V, d) float32, the mean
+    weighted loss of every epoch, the training time in seconds, and the model."""
+
+    vectors: "np.ndarray"
+    losses: list[float]
+    seconds: float
+    model: Any = field(repr=False, default=None)
+
+
+def train_glove(X: "scipy.sparse.spmatrix", *, dim: int = 100, epochs: int = 30, batch_size: int = 8192,
+                lr: float = 0.05, x_max: float = 100.0, alpha: float = 0.75, seed: int = 0,
+                initial_accumulator: float = 1e-2, device: Any = None, progress: bool = True) -> GloVeResult:
+    """Train GloVe on the non-zero entries of the co-occurrence matrix ``X`` (V, V).
+
+    Each epoch shuffles the ``nnz`` entries ``(i, j, X_ij)`` and walks through them in
+    mini-batches of ``batch_size``. Autograd gives the gradient of the summed loss
+    ``1/2 sum f(X_ij) (w_i.w~_j + b_i + b~_j - log X_ij)^2`` with respect to the rows the
+    batch gathered; ``RowAdagrad`` applies it to those rows only. The returned vectors
+    are ``W + W~``; ``losses`` holds the mean of ``f * (pred - log X)^2`` per epoch.
+
+    Example::
+
+        >>> result = train_glove(X, dim=50, epochs=10)
+        >>> result.vectors.shape, result.losses[-1] < result.losses[0]
+        ((V, 50), True)
+    """
+    import numpy as np
+    import scipy.sparse as sp
+    import torch
+    from tqdm.auto import tqdm
+
+    if X.ndim != 2 or X.shape[0] != X.shape[1]:
+        raise ValueError(f"X must be square (V, V), got shape {X.shape}")
+    coo = sp.coo_matrix(X)
+    coo.eliminate_zeros()
+    if coo.nnz == 0:
+        raise ValueError("X has no non-zero entry: nothing to train on")
+    if np.any(coo.data < 0):
+        raise ValueError("X has negative entries; co-occurrence counts must be non-negative")
+    if epochs < 1 or batch_size < 1 or dim < 1:
+        raise ValueError(f"epochs, batch_size and dim must be at least 1, got {epochs}, {batch_size}, {dim}")
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+
+    rows = torch.as_tensor(coo.row, dtype=torch.int64, device=device)
+    cols = torch.as_tensor(coo.col, dtype=torch.int64, device=device)
+    x = torch.as_tensor(coo.data, dtype=torch.float32, device=device)
+    log_x, weight = torch.log(x), glove_weight(x, x_max=x_max, alpha=alpha)
+
+    model = GloVeModel(X.shape[0], dim).to(device)
+    opt = RowAdagrad(model.parameters(), lr=lr, initial=initial_accumulator)
+    losses: list[float] = []
+    start = time.perf_counter()
+    bar = tqdm(range(epochs), desc="GloVe", disable=not progress)
+    for _ in bar:
+        order = torch.randperm(coo.nnz, generator=gen).to(device)
+        total = torch.zeros((), device=device)
+        for s in range(0, coo.nnz, batch_size):
+            idx = order[s:s + batch_size]
+            i, j = rows[idx], cols[idx]
+            # Gather the batch's rows as leaf tensors, so backward() yields (B, d) gradients.
+            wi, wj = model.w[i].detach().requires_grad_(), model.w_ctx[j].detach().requires_grad_()
+            bi, bj = model.b[i].detach().requires_grad_(), model.b_ctx[j].detach().requires_grad_()
+            sq = weight[idx] * ((wi * wj).sum(-1) + bi + bj - log_x[idx]) ** 2   # (B,)
+            (0.5 * sq.sum()).backward()
+            opt.step([(model.w, i, wi.grad), (model.w_ctx, j, wj.grad),
+                      (model.b, i, bi.grad), (model.b_ctx, j, bj.grad)])
+            total += sq.detach().sum()
+        losses.append(float(total) / coo.nnz)
+        if not math.isfinite(losses[-1]):
+            raise FloatingPointError(f"GloVe's loss became {losses[-1]} in epoch {len(losses)}: lower lr")
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    seconds = time.perf_counter() - start
+    return GloVeResult(model.vectors().cpu().numpy().astype(np.float32), losses, seconds, model)
+
+
+# --------------------------------------------------------------------------- gensim KeyedVectors
+
+
+def to_keyed_vectors(words: Sequence[str], matrix: Any) -> "KeyedVectors":
+    """Wrap ``matrix`` (V, d) with row ``i`` the vector of ``words[i]`` as gensim ``KeyedVectors``.
+
+    Accepts a numpy array or a torch tensor. Example::
+
+        >>> kv = to_keyed_vectors(["cat", "dog"], np.eye(2))
+        >>> kv["dog"]
+        array([0., 1.], dtype=float32)
+    """
+    import numpy as np
+    from gensim.models import KeyedVectors
+
+    if hasattr(matrix, "detach"):
+        matrix = matrix.detach().cpu().numpy()
+    matrix = np.asarray(matrix, dtype=np.float32)
+    words = list(words)
+    if matrix.ndim != 2:
+        raise ValueError(f"matrix must be 2-D (V, d), got shape {matrix.shape}")
+    if matrix.shape[0] != len(words):
+        raise ValueError(f"{len(words)} words but the matrix has {matrix.shape[0]} rows")
+    if len(set(words)) != len(words):
+        raise ValueError("the word list has repeated words")
+    if not np.isfinite(matrix).all():
+        raise ValueError("the matrix has NaN or infinite values")
+    kv = KeyedVectors(vector_size=matrix.shape[1])
+    kv.add_vectors(words, matrix)
+    return kv
+
+
+class GloveFormatError(ValueError):
+    """A file is not in GloVe's text format; the message names the line."""
+
+
+def load_glove_text(path: str | Path, *, limit: int | None = None) -> "KeyedVectors":
+    """Load vectors in GloVe's text format: one ``word v1 v2 ... vd`` line per word.
+
+    A first line of two integers (word2vec's ``count dim`` header, which gensim-data's
+    files carry) is skipped. ``limit`` keeps the first words (GloVe files are sorted by
+    frequency). Malformed lines raise ``GloveFormatError`` naming the file and line.
+
+    Example::
+
+        >>> kv = load_glove_text(data.load("glove_sample"))
+        >>> kv.vector_size
+        100
+    """
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no GloVe file at {path}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    words: list[str] = []
+    rows: list[np.ndarray] = []
+    dim = None
+    seen: set[str] = set()
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            parts = line.rstrip("\n").rstrip(" ").split(" ")
+            if lineno == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                continue  # word2vec header "count dim"
+            if parts == [""]:
+                raise GloveFormatError(f"{path}:{lineno}: empty line")
+            if dim is None:
+                dim = len(parts) - 1
+                if dim < 1:
+                    raise GloveFormatError(f"{path}:{lineno}: expected 'word v1 ... vd', got {line[:60]!r}")
+            if len(parts) != dim + 1:
+                raise GloveFormatError(f"{path}:{lineno}: expected a word and {dim} numbers (as on the first "
+                                       f"line), got {len(parts) - 1} values")
+            try:
+                vec = np.array(parts[1:], dtype=np.float32)
+            except ValueError:
+                raise GloveFormatError(f"{path}:{lineno}: the values after {parts[0]!r} are not all numbers") from None
+            if parts[0] in seen:
+                raise GloveFormatError(f"{path}:{lineno}: the word {parts[0]!r} appears a second time")
+            seen.add(parts[0])
+            words.append(parts[0])
+            rows.append(vec)
+            if limit is not None and len(words) >= limit:
+                break
+    if not words:
+        raise GloveFormatError(f"{path}: the file holds no vectors")
+    return to_keyed_vectors(words, np.stack(rows))
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def similarity_spearman(kv: "KeyedVectors", pairs: Sequence[tuple[str, str, float]], *,
+                        lowercase: bool = True) -> dict[str, Any]:
+    """Spearman correlation between cosine similarities and human scores.
+
+    Pairs with a word missing from ``kv`` are skipped and counted: the result holds
+    ``spearman`` (NaN when fewer than 3 pairs are covered), ``covered`` and ``total``.
+    """
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    if len(pairs) == 0:
+        raise ValueError("no similarity pairs given")
+    model, human = [], []
+    for a, b, score in pairs:
+        if lowercase:
+            a, b = a.lower(), b.lower()
+        if a in kv.key_to_index and b in kv.key_to_index:
+            model.append(float(kv.similarity(a, b)))
+            human.append(score)
+    rho = float(spearmanr(model, human).statistic) if len(model) >= 3 else float("nan")
+    return {"spearman": rho, "covered": len(model), "total": len(pairs)}
+
+
+def analogy_accuracy(kv: "KeyedVectors", sections: dict[str, Sequence[tuple[str, str, str, str]]], *,
+                     lowercase: bool = True, restrict_vocab: int = 30000, batch_size: int = 1024) -> dict[str, Any]:
+    """Accuracy on ``a : b :: c : d`` questions by 3CosAdd: the answer is the word nearest
+    to ``b - a + c`` (unit vectors), excluding ``a``, ``b`` and ``c``.
+
+    Like word2vec's ``compute-accuracy`` and gensim, only the ``restrict_vocab`` most
+    frequent words are candidates, and a question is covered when its four words are
+    among them. Returns ``accuracy`` (over covered questions), ``correct``, ``covered``,
+    ``total`` and per-section ``sections`` (name -> accuracy or NaN when none covered).
+    """
+    import numpy as np
+
+    words = kv.index_to_key[:restrict_vocab]
+    index = {w: i for i, w in enumerate(words)}
+    unit = kv.vectors[: len(words)].astype(np.float32)
+    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    total, correct, per_section = 0, 0, {}
+    covered_all = 0
+    for name, questions in sections.items():
+        qs = [tuple(w.lower() for w in q) if lowercase else tuple(q) for q in questions]
+        total += len(qs)
+        ids = np.array([[index[w] for w in q] for q in qs if all(w in index for w in q)], dtype=np.int64)
+        if ids.size == 0:
+            per_section[name] = float("nan")
+            continue
+        right = 0
+        for s in range(0, len(ids), batch_size):
+            chunk = ids[s:s + batch_size]                                   # (B, 4)
+            target = unit[chunk[:, 1]] - unit[chunk[:, 0]] + unit[chunk[:, 2]]  # (B, d)
+            scores = target @ unit.T                                        # (B, V)
+            rows = np.arange(len(chunk))[:, None]
+            scores[rows, chunk[:, :3]] = -np.inf                            # never answer a, b or c
+            right += int((scores.argmax(axis=1) == chunk[:, 3]).sum())
+        per_section[name] = right / len(ids)
+        correct += right
+        covered_all += len(ids)
+    if total == 0:
+        raise ValueError("no analogy questions given")
+    acc = correct / covered_all if covered_all else float("nan")
+    return {"accuracy": acc, "correct": correct, "covered": covered_all, "total": total, "sections": per_section}
+
+
+def evaluate(kv: "KeyedVectors", *, similarity: dict[str, Sequence] | None = None,
+             analogies: dict[str, Sequence] | None = None) -> dict[str, dict[str, Any]]:
+    """Evaluate any word vectors with one code path: word similarity and analogies.
+
+    By default uses the bundled ``wordsim353`` and ``simlex999`` (Spearman, with the number
+    of covered pairs) and ``questions_words`` (3CosAdd accuracy over covered questions).
+    Returns ``{"wordsim353": {...}, "simlex999": {...}, "analogy": {...}}``.
+
+    Example::
+
+        >>> evaluate(kv)["wordsim353"]
+        {'spearman': 0.41, 'covered': 300, 'total': 353}
+    """
+    from textft_lib import data
+
+    if similarity is None:
+        similarity = {"wordsim353": data.load("wordsim353"), "simlex999": data.load("simlex999")}
+    if analogies is None:
+        analogies = data.load("questions_words")
+    out: dict[str, dict[str, Any]] = {name: similarity_spearman(kv, pairs) for name, pairs in similarity.items()}
+    out["analogy"] = analogy_accuracy(kv, analogies)
+    return out
+
+
+def format_evaluation(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """A text table of ``{vector set name: evaluate(...)}``, one row per vector set."""
+    lines = [f"{'vectors':<22} {'wordsim353 (pairs)':>20} {'simlex999 (pairs)':>20} {'analogy (questions)':>22}"]
+    for name, r in results.items():
+        ws, sl, an = r["wordsim353"], r["simlex999"], r["analogy"]
+        lines.append(f"{name:<22} {ws['spearman']:>8.3f} ({ws['covered']:>3}/{ws['total']}) "
+                     f"{sl['spearman']:>8.3f} ({sl['covered']:>3}/{sl['total']}) "
+                     f"{an['accuracy']:>8.3f} ({an['covered']:>5}/{an['total']})")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- sentence vectors
+
+
+def sentence_vectors(kv: "KeyedVectors", texts: Sequence[str], *,
+                     tokenizer: Callable[[str], list[str]] = tokenize) -> "np.ndarray":
+    """Mean-pool the word vectors of each text into one sentence vector: (len(texts), d).
+
+    Words missing from ``kv`` are skipped; a text with no known word gets the zero vector
+    (check ``known_fraction`` if that matters). A classifier needs one fixed-size vector
+    per sentence, whatever its length: this is the simplest such pooling.
+
+    Example::
+
+        >>> sentence_vectors(kv, ["a fine film", "dull"]).shape
+        (2, 100)
+    """
+    import numpy as np
+
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings, not one string (wrap it: [text])")
+    if len(texts) == 0:
+        raise ValueError("no texts given")
+    out = np.zeros((len(texts), kv.vector_size), dtype=np.float32)
+    for n, text in enumerate(texts):
+        rows = [kv.key_to_index[t] for t in tokenizer(text) if t in kv.key_to_index]
+        if rows:
+            out[n] = kv.vectors[rows].mean(axis=0)
+    return out
+
+
+def known_fraction(kv: "KeyedVectors", texts: Sequence[str], *,
+                   tokenizer: Callable[[str], list[str]] = tokenize) -> float:
+    """The fraction of the tokens of ``texts`` that have a vector in ``kv``."""
+    tokens = [t for text in texts for t in tokenizer(text)]
+    if not tokens:
+        raise ValueError("the texts have no tokens")
+    return sum(t in kv.key_to_index for t in tokens) / len(tokens)
+
+
+# --------------------------------------------------------------------------- the course's GloVe
+
+#: The lesson's GloVe settings at full size and in quick mode (``config.is_quick()``).
+#: ``articles=None`` means the whole Wikipedia corpus.
+GLOVE_SETTINGS: dict[str, dict[str, Any]] = {
+    "full": dict(articles=None, min_count=5, window=10, dim=100, epochs=15, batch_size=8192, lr=0.1,
+                 x_max=100.0, alpha=0.75, seed=0),
+    "quick": dict(articles=12, min_count=5, window=10, dim=50, epochs=5, batch_size=4096, lr=0.1,
+                  x_max=100.0, alpha=0.75, seed=0),
+}
+
+
+def glove_settings(quick: bool | None = None, **overrides: Any) -> dict[str, Any]:
+    """The settings ``course_glove`` uses: full or quick size, with ``overrides`` applied."""
+    size = "quick" if (config.is_quick() if quick is None else quick) else "full"
+    settings = dict(GLOVE_SETTINGS[size])
+    unknown = set(overrides) - set(settings)
+    if unknown:
+        raise TypeError(f"unknown GloVe settings {sorted(unknown)}; known: {sorted(settings)}")
+    settings.update(overrides)
+    return settings
+
+
+def _atomic_save(path: Path, write: Callable[[Path], None]) -> None:
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def course_glove(*, quick: bool | None = None, progress: bool = True, **overrides: Any) -> "KeyedVectors":
+    """GloVe vectors trained on the course's Wikipedia corpus with the lesson's settings.
+
+    The first call trains (about a minute or two at full size on a laptop CPU) and stores
+    the vectors in ``config.cache_dir("vectors")`` as ``.npy`` plus a vocabulary text file,
+    named by a hash of the settings; later calls load them instantly. Quick mode (or
+    ``quick=True``) uses a smaller corpus and model. ``overrides`` change single settings
+    (see ``GLOVE_SETTINGS``).
+
+    Example::
+
+        >>> kv = vectors.course_glove()
+        >>> kv.most_similar("king", topn=3)
+    """
+    import numpy as np
+
+    settings = glove_settings(quick, **overrides)
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    folder = config.cache_dir("vectors")
+    vec_path, vocab_path = folder / f"glove-{key}.npy", folder / f"glove-{key}.vocab.txt"
+    meta_path = folder / f"glove-{key}.json"
+    if vec_path.exists() and vocab_path.exists():
+        words = vocab_path.read_text(encoding="utf-8").split("\n")
+        return to_keyed_vectors(words, np.load(vec_path, allow_pickle=False))
+
+    docs = wiki_corpus(limit=settings["articles"])
+    vocab = build_vocab(docs, min_count=settings["min_count"])
+    X = cooccurrence(encode(docs, vocab), len(vocab), window=settings["window"])
+    result = train_glove(X, dim=settings["dim"], epochs=settings["epochs"], batch_size=settings["batch_size"],
+                         lr=settings["lr"], x_max=settings["x_max"], alpha=settings["alpha"],
+                         seed=settings["seed"], progress=progress)
+    _atomic_save(meta_path, lambda p: p.write_text(json.dumps(
+        {"settings": settings, "losses": result.losses, "seconds": result.seconds}, indent=1)))
+    _atomic_save(vocab_path, lambda p: p.write_text("\n".join(vocab.words), encoding="utf-8"))
+    _atomic_save(vec_path, lambda p: np.save(open(p, "wb"), result.vectors, allow_pickle=False))
+    return to_keyed_vectors(vocab.words, result.vectors)
