@@ -245,10 +245,10 @@ def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, *, key_padding_mask: Tensor 
                    causal: bool = False, scale: float | None = None, dropout_p: float = 0.0) -> Tensor:
     """The same result through ``torch.nn.functional.scaled_dot_product_attention``.
 
-    Shapes as in :func:`reference_attention`. SDPA alone gives NaN (or, in some versions and
-    kernels, a uniform average) for a query row whose keys are all masked; here such rows get
-    a harmless all-True mask row and their output is then set to zero, so SDPA agrees with the
-    reference in values and gradients.
+    Shapes as in :func:`reference_attention`. For a query row whose keys are all masked, SDPA
+    alone gives NaN or zeros depending on the PyTorch version and kernel; here such rows get a
+    harmless all-True mask row and their output is then set to zero, so SDPA agrees with the
+    reference in values and gradients on every version.
     """
     _check_inputs(q, k, v, key_padding_mask, causal, scale)
     _check_dropout(dropout_p)
