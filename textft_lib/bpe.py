@@ -117,6 +117,10 @@ class BPETokenizer:
 
     Token ids ``0..255`` are the raw bytes; id ``256 + k`` is the ``k``-th merge.
     ``vocab_size = 256 + number of merges``.
+
+    ``pattern`` is the pre-tokenizer, written in the ``regex`` module's VERBOSE syntax
+    (whitespace and ``#`` comments are ignored, so a literal space is written ``\\ ``).
+    For exact round trips its matches must cover every character, as ``SPLIT_PATTERN``'s do.
     """
 
     def __init__(self, pattern: str = SPLIT_PATTERN) -> None:
