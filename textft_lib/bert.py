@@ -701,16 +701,16 @@ class PretrainConfig:
     limit_articles: int | None = None
     block_size: int = 128
     hidden_size: int = 128
-    num_hidden_layers: int = 4
+    num_hidden_layers: int = 2
     num_attention_heads: int = 4
     intermediate_size: int = 512
     dropout: float = 0.0
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float = 2e-3
     weight_decay: float = 0.01
     warmup_fraction: float = 0.06
-    max_steps: int = 1800
-    eval_every: int = 100
+    max_steps: int = 3000
+    eval_every: int = 150
     max_eval_blocks: int = 256
     seed: int = 0
 
@@ -731,7 +731,7 @@ class PretrainConfig:
         return asdict(self)
 
 
-#: Lesson 06 at full size (about 10 minutes on a 2-core laptop CPU).
+#: Lesson 06 at full size (about 10 minutes on a quiet 2-core laptop CPU).
 LESSON_FULL = PretrainConfig()
 #: Lesson 06 in quick mode: a smoke run of a few seconds on a small model.
 LESSON_QUICK = PretrainConfig(vocab_size=2000, limit_articles=24, block_size=64, hidden_size=32,
