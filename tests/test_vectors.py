@@ -226,6 +226,8 @@ def test_course_glove_is_cached(tmp_path, monkeypatch) -> None:
     kv = vectors.course_glove(progress=False, **settings)
     files = sorted(p.name for p in (tmp_path / "vectors").iterdir())
     assert len(files) == 3  # vectors, vocabulary, settings
+    info = vectors.course_glove_info(**settings)
+    assert len(info["losses"]) == 2 and info["vocab_size"] == len(kv)
     again = vectors.course_glove(progress=False, **settings)
     assert again.index_to_key == kv.index_to_key
     np.testing.assert_array_equal(again.vectors, kv.vectors)

@@ -681,6 +681,21 @@ def _atomic_save(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def _course_glove_paths(settings: dict[str, Any]) -> tuple[Path, Path, Path]:
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    folder = config.cache_dir("vectors")
+    return folder / f"glove-{key}.npy", folder / f"glove-{key}.vocab.txt", folder / f"glove-{key}.json"
+
+
+def course_glove_info(*, quick: bool | None = None, **overrides: Any) -> dict[str, Any]:
+    """What the cached ``course_glove`` run recorded: ``settings``, per-epoch ``losses``,
+    training ``seconds`` and ``vocab_size``. Raises ``FileNotFoundError`` before the first run."""
+    _, _, meta_path = _course_glove_paths(glove_settings(quick, **overrides))
+    if not meta_path.exists():
+        raise FileNotFoundError(f"no cached GloVe run at {meta_path}: call course_glove() with the same settings first")
+    return json.loads(meta_path.read_text())
+
+
 def course_glove(*, quick: bool | None = None, progress: bool = True, **overrides: Any) -> "KeyedVectors":
     """GloVe vectors trained on the course's Wikipedia corpus with the lesson's settings.
 
@@ -698,11 +713,8 @@ def course_glove(*, quick: bool | None = None, progress: bool = True, **override
     import numpy as np
 
     settings = glove_settings(quick, **overrides)
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    folder = config.cache_dir("vectors")
-    vec_path, vocab_path = folder / f"glove-{key}.npy", folder / f"glove-{key}.vocab.txt"
-    meta_path = folder / f"glove-{key}.json"
-    if vec_path.exists() and vocab_path.exists():
+    vec_path, vocab_path, meta_path = _course_glove_paths(settings)
+    if vec_path.exists() and vocab_path.exists() and meta_path.exists():
         words = vocab_path.read_text(encoding="utf-8").split("\n")
         return to_keyed_vectors(words, np.load(vec_path, allow_pickle=False))
 
@@ -713,7 +725,8 @@ def course_glove(*, quick: bool | None = None, progress: bool = True, **override
                          lr=settings["lr"], x_max=settings["x_max"], alpha=settings["alpha"],
                          seed=settings["seed"], progress=progress)
     _atomic_save(meta_path, lambda p: p.write_text(json.dumps(
-        {"settings": settings, "losses": result.losses, "seconds": result.seconds}, indent=1)))
+        {"settings": settings, "losses": result.losses, "seconds": result.seconds, "vocab_size": len(vocab),
+         "nnz": int(X.nnz)}, indent=1)))
     _atomic_save(vocab_path, lambda p: p.write_text("\n".join(vocab.words), encoding="utf-8"))
     _atomic_save(vec_path, lambda p: np.save(open(p, "wb"), result.vectors, allow_pickle=False))
     return to_keyed_vectors(vocab.words, result.vectors)
