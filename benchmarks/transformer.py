@@ -91,6 +91,10 @@ def main() -> None:
             ours = TransformerEncoder(args.layers, args.d_model, args.heads, args.d_ff, dropout=args.dropout,
                                       norm_first=norm_first)
             ref = torch_encoder_like(ours)
+            ours.eval(), ref.eval()  # same weights, same function: check before timing
+            check_mask = pad_mask if mask is None else mask
+            torch.testing.assert_close(ours(x, key_padding_mask=check_mask)[check_mask],
+                                       ref(x, src_key_padding_mask=~check_mask)[check_mask], atol=1e-4, rtol=1e-4)
             ours.train(), ref.train()
             t_ours, t_ref = time_pair(make_step(ours, x, mask, True), make_step(ref, x, mask, False), args.steps)
             rows.append({"norm_first": norm_first, "mask": mask_name, "ours_ms": 1e3 * t_ours,
