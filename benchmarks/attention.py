@@ -286,7 +286,7 @@ def main() -> None:
             results.append(row)
             print(format_row(row))
 
-    matmul = matmul_tflops(device, torch.float16 if gpu else torch.float32, 8192 if gpu else 1024, min_time)
+    matmul = matmul_tflops(device, torch.float16 if gpu else torch.float32, 8192 if gpu else 2048, min_time)
     print(f"matmul {matmul['n']}x{matmul['n']} {matmul['dtype']}: {matmul['tflops']:.3g} TFLOP/s (the physical limit)")
 
     report = {
