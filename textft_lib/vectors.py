@@ -512,7 +512,6 @@ def similarity_spearman(kv: "KeyedVectors", pairs: Sequence[tuple[str, str, floa
     Pairs with a word missing from ``kv`` are skipped and counted: the result holds
     ``spearman`` (NaN when fewer than 3 pairs are covered), ``covered`` and ``total``.
     """
-    import numpy as np
     from scipy.stats import spearmanr
 
     if len(pairs) == 0:
@@ -580,8 +579,8 @@ def evaluate(kv: "KeyedVectors", *, similarity: dict[str, Sequence] | None = Non
 
     Example::
 
-        >>> evaluate(kv)["wordsim353"]
-        {'spearman': 0.41, 'covered': 300, 'total': 353}
+        >>> sorted(evaluate(kv)["wordsim353"])      # the Spearman over `covered` of `total` pairs
+        ['covered', 'spearman', 'total']
     """
     from textft_lib import data
 
