@@ -48,7 +48,7 @@ def main() -> None:
 
     glove = vectors.train_glove(X, dim=settings["dim"], epochs=settings["epochs"], batch_size=settings["batch_size"],
                                 lr=settings["lr"], x_max=settings["x_max"], alpha=settings["alpha"],
-                                seed=settings["seed"], progress=False)
+                                seed=settings["seed"], num_threads=args.threads, progress=False)
     glove_kv = vectors.to_keyed_vectors(vocab.words, glove.vectors)
 
     # gensim truncates "sentences" longer than 10,000 tokens: feed articles in such chunks.

@@ -346,7 +346,8 @@ class GloVeResult:
 
 def train_glove(X: "scipy.sparse.spmatrix", *, dim: int = 100, epochs: int = 30, batch_size: int = 8192,
                 lr: float = 0.05, x_max: float = 100.0, alpha: float = 0.75, seed: int = 0,
-                initial_accumulator: float = 1e-2, device: Any = None, progress: bool = True) -> GloVeResult:
+                initial_accumulator: float = 1e-2, device: Any = None, num_threads: int | None = 1,
+                progress: bool = True) -> GloVeResult:
     """Train GloVe on the non-zero entries of the co-occurrence matrix ``X`` (V, V).
 
     Each epoch shuffles the ``nnz`` entries ``(i, j, X_ij)`` and walks through them in
@@ -354,6 +355,11 @@ def train_glove(X: "scipy.sparse.spmatrix", *, dim: int = 100, epochs: int = 30,
     ``1/2 sum f(X_ij) (w_i.w~_j + b_i + b~_j - log X_ij)^2`` with respect to the rows the
     batch gathered; ``RowAdagrad`` applies it to those rows only. The returned vectors
     are ``W + W~``; ``losses`` holds the mean of ``f * (pred - log X)^2`` per epoch.
+
+    On a CPU, ``num_threads`` sets torch's thread count during training (restored after):
+    each batch's operations are small gathers and scatters, for which one thread is
+    usually fastest, and several threads slow down badly when other processes share the
+    cores. ``None`` keeps torch's setting.
 
     Example::
 
@@ -384,6 +390,18 @@ def train_glove(X: "scipy.sparse.spmatrix", *, dim: int = 100, epochs: int = 30,
     cols = torch.as_tensor(coo.col, dtype=torch.int64, device=device)
     x = torch.as_tensor(coo.data, dtype=torch.float32, device=device)
     log_x, weight = torch.log(x), glove_weight(x, x_max=x_max, alpha=alpha)
+
+    if num_threads is not None and device.type == "cpu":
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be at least 1 (or None), got {num_threads}")
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(num_threads)
+        try:
+            return train_glove(X, dim=dim, epochs=epochs, batch_size=batch_size, lr=lr, x_max=x_max,
+                               alpha=alpha, seed=seed, initial_accumulator=initial_accumulator,
+                               device=device, num_threads=None, progress=progress)
+        finally:
+            torch.set_num_threads(previous_threads)
 
     model = GloVeModel(X.shape[0], dim).to(device)
     opt = RowAdagrad(model.parameters(), lr=lr, initial=initial_accumulator)
