@@ -666,7 +666,7 @@ def known_fraction(kv: "KeyedVectors", texts: Sequence[str], *,
 #: The lesson's GloVe settings at full size and in quick mode (``config.is_quick()``).
 #: ``articles=None`` means the whole Wikipedia corpus.
 GLOVE_SETTINGS: dict[str, dict[str, Any]] = {
-    "full": dict(articles=None, min_count=5, window=10, dim=100, epochs=10, batch_size=8192, lr=0.1,
+    "full": dict(articles=None, min_count=5, window=10, dim=100, epochs=25, batch_size=8192, lr=0.1,
                  x_max=100.0, alpha=0.75, seed=0),
     "quick": dict(articles=12, min_count=5, window=10, dim=50, epochs=5, batch_size=4096, lr=0.1,
                   x_max=100.0, alpha=0.75, seed=0),
