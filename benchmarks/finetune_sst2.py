@@ -28,10 +28,6 @@ import time
 import warnings
 from pathlib import Path
 
-# Python puts this script's folder first on sys.path; a sibling benchmark named like a
-# package (benchmarks/tokenizers.py) would then shadow the real package for transformers.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import numpy as np
 import torch
 

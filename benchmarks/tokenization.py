@@ -7,30 +7,23 @@ second, one Python thread for ours; `tokenizers` is Rust and may use every core 
 `encode_batch`), tokens per whitespace-separated word, how many of our learned tokens the `tokenizers` BPE
 also learned, and how our training time grows with the corpus (roughly linearly).
 
-    python benchmarks/tokenizers.py                  # full corpus, 8,000 merges
-    python benchmarks/tokenizers.py --merges 2000 --articles 20
+    python benchmarks/tokenization.py                  # full corpus, 8,000 merges
+    python benchmarks/tokenization.py --merges 2000 --articles 20
 
 Writes assets/benchmarks/tokenizers.json (device, versions, date, settings, results).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import datetime as dt
+import json
+import platform
+import time
 from pathlib import Path
 
-# This file is named like the `tokenizers` package; drop its folder from the import path
-# so that `import tokenizers` below finds the library, not this script.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
-import argparse  # noqa: E402
-import datetime as dt  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
-
-from textft_lib import config, data  # noqa: E402
-from textft_lib.bpe import BPETokenizer  # noqa: E402
+from textft_lib import config, data
+from textft_lib.bpe import BPETokenizer
 
 
 def train_hf_bpe(texts: list[str], vocab_size: int):
