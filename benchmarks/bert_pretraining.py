@@ -30,10 +30,6 @@ import sys
 import time
 from pathlib import Path
 
-# Python puts this script's folder first on sys.path; a sibling benchmark named like a
-# package (benchmarks/tokenizers.py) would then hide the real package. Drop the folder.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 

@@ -170,7 +170,9 @@ def atomic_folder(folder: Path, write: Any) -> Path:
     """Call ``write(tmp)`` on a temporary sibling folder, then rename it to ``folder``.
 
     A crash half-way never leaves a half-written folder where a cache lookup would
-    find it; an older folder of the same name is replaced.
+    find it; an older folder of the same name is replaced. The old folder is renamed
+    aside before the new one takes its place, so a reader (another process using the same
+    cache) finds a complete folder at every moment but for the instant between two renames.
     """
     import shutil
     import tempfile
@@ -178,12 +180,16 @@ def atomic_folder(folder: Path, write: Any) -> Path:
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".part"))
+    old = None
     try:
         write(tmp)
         if folder.exists():
-            shutil.rmtree(folder)
+            old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".old"))
+            folder.replace(old / "previous")
         tmp.replace(folder)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     return folder
