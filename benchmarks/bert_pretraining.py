@@ -28,7 +28,6 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
