@@ -73,6 +73,9 @@ def test_env() -> dict[str, str]:
     env.setdefault("TEXTFT_OFFLINE", "1")
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("MPLBACKEND", "Agg")
+    # The tests train tiny models: one thread per process is as fast, and it stays fast
+    # when the machine is busy (several threads on two busy cores wait on each other).
+    env.setdefault("OMP_NUM_THREADS", "1")
     if "TRITON_INTERPRET" not in env:
         probe = subprocess.run([str(venv_python()), "-c", "import torch; print(torch.cuda.is_available())"],
                                capture_output=True, text=True, cwd=ROOT)
@@ -84,7 +87,7 @@ def test_env() -> dict[str, str]:
 def test(extra: list[str]) -> int:
     py = setup()
     env = test_env()
-    shown = {k: env[k] for k in ("TEXTFT_QUICK", "TEXTFT_OFFLINE", "TRITON_INTERPRET") if k in env}
+    shown = {k: env[k] for k in ("TEXTFT_QUICK", "TEXTFT_OFFLINE", "TRITON_INTERPRET", "OMP_NUM_THREADS") if k in env}
     print("Test settings:", " ".join(f"{k}={v}" for k, v in shown.items()), flush=True)
     args = extra or ["tests", "notebooks"]
     cmd = [str(py), "-m", "pytest", "--nbval-lax", "--durations=15", "-q", *args]
