@@ -119,29 +119,50 @@ def gensim_file(filename: str) -> Path:
     return path
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (``"sha256"``, ``"md5"``, ...), read in 1 MiB chunks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def atomic_write_bytes(dest: Path, payload: bytes) -> Path:
-    """Write ``payload`` to ``dest`` through a temporary file and a rename, so a reader
-    sees either the old file or the whole new one, never half of it."""
+def sha256_of(path: Path) -> str:
+    return file_digest(path, "sha256")
+
+
+def atomic_write(dest: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file next to ``dest``, then rename it to ``dest``,
+    so a reader sees either the old file or the whole new one, never half of it. If
+    ``write`` fails, the temporary file is removed and ``dest`` is left as it was.
+
+    Example::
+
+        atomic_write(path, lambda tmp: tmp.write_text("done"))
+    """
+    dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write(Path(tmp))
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return dest
+
+
+def atomic_write_bytes(dest: Path, payload: bytes) -> Path:
+    """Write ``payload`` to ``dest`` atomically (see ``atomic_write``), synced to disk."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    return atomic_write(dest, write)
 
 
 def require_online(what: str, offline_hint: str) -> None:
@@ -160,13 +181,9 @@ def download(url: str, dest: Path, *, sha256: str | None = None, md5: str | None
     """
     def matches(path: Path) -> bool:
         if sha256:
-            return sha256_of(path) == sha256
+            return file_digest(path, "sha256") == sha256
         if md5:
-            digest = hashlib.md5()
-            with open(path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-            return digest.hexdigest() == md5
+            return file_digest(path, "md5") == md5
         return True
 
     if dest.exists() and matches(dest):

@@ -44,8 +44,6 @@ import contextlib
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,6 +53,7 @@ import torch
 from torch import Tensor, nn
 
 from textft_lib import config
+from textft_lib.data import atomic_write
 
 LossFn = Callable[[nn.Module, Any], "Tensor | tuple[Tensor, Mapping[str, float]]"]
 EvaluateFn = Callable[[nn.Module, Iterable], Mapping[str, float]]
@@ -273,28 +272,17 @@ def cache_path(name: str, settings: Mapping[str, Any], model: nn.Module) -> Path
     return config.cache_dir("checkpoints") / f"{name}-{digest}"
 
 
-def _atomic_write(dest: Path, write: Callable[[str], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(folder: Path, model: nn.Module, history: History, settings: Mapping[str, Any]) -> None:
     """Write ``model.safetensors``, ``settings.json`` and, last, ``history.json`` (its
     presence marks a complete checkpoint)."""
     from safetensors.torch import save_model
 
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(folder / "model.safetensors", lambda p: save_model(model, p))
+    atomic_write(folder / "model.safetensors", lambda p: save_model(model, str(p)))
     text = json.dumps(dict(settings), indent=2, sort_keys=True, default=str)
-    _atomic_write(folder / "settings.json", lambda p: Path(p).write_text(text))
+    atomic_write(folder / "settings.json", lambda p: p.write_text(text))
     hist = json.dumps(history.to_dict())
-    _atomic_write(folder / "history.json", lambda p: Path(p).write_text(hist))
+    atomic_write(folder / "history.json", lambda p: p.write_text(hist))
 
 
 def load_checkpoint(folder: Path, model: nn.Module) -> History:

@@ -29,9 +29,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from textft_lib import config
+from textft_lib.data import atomic_write
 
 if TYPE_CHECKING:  # heavy imports only for type checkers
     import numpy as np
@@ -665,20 +666,6 @@ def glove_settings(quick: bool | None = None, **overrides: Any) -> dict[str, Any
     return settings
 
 
-def _atomic_save(path: Path, write: Callable[[Path], None]) -> None:
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _course_glove_paths(settings: dict[str, Any]) -> tuple[Path, Path, Path]:
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     folder = config.cache_dir("vectors")
@@ -722,9 +709,9 @@ def course_glove(*, quick: bool | None = None, progress: bool = True, **override
     result = train_glove(X, dim=settings["dim"], epochs=settings["epochs"], batch_size=settings["batch_size"],
                          lr=settings["lr"], x_max=settings["x_max"], alpha=settings["alpha"],
                          seed=settings["seed"], progress=progress)
-    _atomic_save(meta_path, lambda p: p.write_text(json.dumps(
+    atomic_write(meta_path, lambda p: p.write_text(json.dumps(
         {"settings": settings, "losses": result.losses, "seconds": result.seconds, "vocab_size": len(vocab),
          "nnz": int(X.nnz)}, indent=1)))
-    _atomic_save(vocab_path, lambda p: p.write_text("\n".join(vocab.words), encoding="utf-8"))
-    _atomic_save(vec_path, lambda p: np.save(open(p, "wb"), result.vectors, allow_pickle=False))
+    atomic_write(vocab_path, lambda p: p.write_text("\n".join(vocab.words), encoding="utf-8"))
+    atomic_write(vec_path, lambda p: np.save(open(p, "wb"), result.vectors, allow_pickle=False))
     return to_keyed_vectors(vocab.words, result.vectors)
