@@ -149,9 +149,12 @@ def combine_masks(key_padding_mask: Tensor | None = None, *, causal: bool = Fals
 # Validation
 # --------------------------------------------------------------------------------------
 
-def _check_inputs(q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None,
-                  causal: bool, scale: float | None) -> None:
-    """Raise a clear error for anything ``attention`` cannot compute correctly."""
+def check_inputs(q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None,
+                 causal: bool, scale: float | None) -> None:
+    """Raise a clear error for anything ``attention`` cannot compute correctly.
+
+    Every backend relies on these checks; the Triton kernel adds its own limits on top.
+    """
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -183,7 +186,8 @@ def _check_inputs(q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | No
     if causal and q.shape[2] != lk:
         raise ValueError(f"causal=True needs equal query and key lengths (top-left aligned), "
                          f"got Lq={q.shape[2]}, Lk={lk}")
-    if scale is not None and not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
+                              or not math.isfinite(scale) or scale <= 0):
         raise ValueError(f"scale must be a positive finite number or None (= 1/sqrt(head_dim)), got {scale!r}")
 
 
@@ -203,7 +207,7 @@ def attention_weights(q: Tensor, k: Tensor, *, key_padding_mask: Tensor | None =
 
         w = attention_weights(q, k, causal=True)   # w[..., i, j] == 0 for j > i
     """
-    _check_inputs(q, k, k, key_padding_mask, causal, scale)
+    check_inputs(q, k, k, key_padding_mask, causal, scale)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     work = torch.float64 if q.dtype == torch.float64 else torch.float32
     scores = (q.to(work) @ k.to(work).transpose(-2, -1)) * scale          # (B, H, Lq, Lk)
@@ -233,7 +237,7 @@ def reference_attention(q: Tensor, k: Tensor, v: Tensor, *, key_padding_mask: Te
 
         out, w = reference_attention(q, k, v, causal=True, return_weights=True)
     """
-    _check_inputs(q, k, v, key_padding_mask, causal, scale)
+    check_inputs(q, k, v, key_padding_mask, causal, scale)
     _check_dropout(dropout_p)
     weights = attention_weights(q, k, key_padding_mask=key_padding_mask, causal=causal, scale=scale)
     probs = F.dropout(weights, p=dropout_p, training=True) if dropout_p > 0 else weights
@@ -250,7 +254,7 @@ def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, *, key_padding_mask: Tensor 
     harmless all-True mask row and their output is then set to zero, so SDPA agrees with the
     reference in values and gradients on every version.
     """
-    _check_inputs(q, k, v, key_padding_mask, causal, scale)
+    check_inputs(q, k, v, key_padding_mask, causal, scale)
     _check_dropout(dropout_p)
     if key_padding_mask is None:
         # causal alone never empties a row (query i always sees key 0): use the fast path.
@@ -354,7 +358,7 @@ def attention(q: Tensor, k: Tensor, v: Tensor, *, key_padding_mask: Tensor | Non
         q = k = v = torch.randn(1, 2, 4, 8)
         out = attention(q, k, v, causal=True)   # (1, 2, 4, 8); out[..., 0, :] == v[..., 0, :]
     """
-    _check_inputs(q, k, v, key_padding_mask, causal, scale)
+    check_inputs(q, k, v, key_padding_mask, causal, scale)
     _check_dropout(dropout_p)
     chosen = resolve_backend(backend, q.device, q.dtype, dropout_p=dropout_p, head_dim=q.shape[-1])
     kwargs = dict(key_padding_mask=key_padding_mask, causal=causal, scale=scale)

@@ -44,6 +44,8 @@ import torch
 import triton
 import triton.language as tl
 
+from textft_lib.attention import check_inputs as check_attention_inputs
+
 #: True when the kernels below were defined under the Triton interpreter (fixed at import).
 INTERPRETED: bool = bool(triton.knobs.runtime.interpret)
 
@@ -382,45 +384,22 @@ def _strides(t: torch.Tensor) -> tuple[int, ...]:
 
 def check_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor | None,
                  causal: bool, scale: float | None) -> float:
-    """Raise a clear error for input the kernel cannot handle; return the scale to use."""
+    """Raise a clear error for input the kernel cannot handle; return the scale to use.
+
+    The checks every attention backend shares live in ``textft_lib.attention.check_inputs``;
+    the kernel adds its own limits: dtype, head size, and batch x heads.
+    """
     for name, t in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.ndim != 4:
-            raise ValueError(f"{name} must have shape (batch, heads, length, head_dim), got {tuple(t.shape)}")
-        if t.numel() == 0:
-            raise ValueError(f"{name} has an empty dimension: shape {tuple(t.shape)}")
-        if t.dtype not in (torch.float16, torch.bfloat16, torch.float32):
+        if isinstance(t, torch.Tensor) and t.dtype not in (torch.float16, torch.bfloat16, torch.float32):
             raise TypeError(f"the Triton kernel supports fp16, bf16 and fp32; {name} is {t.dtype}")
-    if not (q.dtype == k.dtype == v.dtype):
-        raise TypeError(f"q, k, v must share one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
-    if not (q.device == k.device == v.device):
-        raise ValueError(f"q, k, v must be on one device, got {q.device}, {k.device}, {v.device}")
-    (b, h, lq, d), (bk, hk, lk, dk) = q.shape, k.shape
-    if (bk, hk, dk) != (b, h, d):
-        raise ValueError(f"q {tuple(q.shape)} and k {tuple(k.shape)} must agree on batch, heads and head_dim")
-    if v.shape != k.shape:
-        raise ValueError(f"v must have the same shape as k {tuple(k.shape)}, got {tuple(v.shape)}")
+    check_attention_inputs(q, k, v, key_padding_mask, causal, scale)
+    b, h, _, d = q.shape
     if b * h > MAX_BATCH_HEADS:
         raise ValueError(f"batch x heads = {b * h} exceeds {MAX_BATCH_HEADS}, the largest second grid "
                          "dimension of a CUDA launch: split the batch")
     if d > MAX_HEAD_DIM:
         raise ValueError(f"the Triton kernel supports head_dim up to {MAX_HEAD_DIM}, got {d}")
-    if key_padding_mask is not None:
-        if not isinstance(key_padding_mask, torch.Tensor) or key_padding_mask.dtype != torch.bool:
-            raise TypeError("key_padding_mask must be a bool tensor (True = real token), got "
-                            f"{getattr(key_padding_mask, 'dtype', type(key_padding_mask).__name__)}")
-        if tuple(key_padding_mask.shape) != (b, lk):
-            raise ValueError(f"key_padding_mask must have shape (B, Lk) = {(b, lk)}, got {tuple(key_padding_mask.shape)}")
-        if key_padding_mask.device != q.device:
-            raise ValueError(f"key_padding_mask is on {key_padding_mask.device} but q is on {q.device}")
-    if causal and lq != lk:
-        raise ValueError(f"causal=True needs equal query and key lengths (top-left aligned), got Lq={lq}, Lk={lk}")
-    if scale is None:
-        return 1.0 / math.sqrt(d)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a positive finite number or None (= 1/sqrt(head_dim)), got {scale!r}")
-    return float(scale)
+    return 1.0 / math.sqrt(d) if scale is None else float(scale)
 
 
 def key_ranges(key_padding_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
