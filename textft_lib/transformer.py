@@ -32,7 +32,7 @@ Example::
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -330,6 +330,24 @@ class TransformerDecoderLayer(nn.Module):
 # --------------------------------------------------------------------------- stacks
 
 
+def _layer_stack(layer_class: type, num_layers: int, d_model: int, n_heads: int, d_ff: int, *,
+                 norm_first: bool, layer_norm_eps: float, bias: bool, final_norm: bool | None,
+                 **layer_kwargs: Any) -> tuple[nn.ModuleList, nn.LayerNorm | None]:
+    """``num_layers`` fresh layers of ``layer_class`` and the stack's final LayerNorm (or None).
+
+    ``final_norm=None`` means "exactly when ``norm_first``" (see ``TransformerEncoder``).
+    """
+    if num_layers < 1:
+        raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+    layers = nn.ModuleList(
+        layer_class(d_model, n_heads, d_ff, norm_first=norm_first, layer_norm_eps=layer_norm_eps, bias=bias,
+                    **layer_kwargs)
+        for _ in range(num_layers))
+    final_norm = norm_first if final_norm is None else final_norm
+    norm = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias) if final_norm else None
+    return layers, norm
+
+
 class TransformerEncoder(nn.Module):
     """``num_layers`` encoder layers, optionally followed by a final LayerNorm.
 
@@ -348,14 +366,9 @@ class TransformerEncoder(nn.Module):
                  activation: Activation = "relu", norm_first: bool = False, layer_norm_eps: float = 1e-5,
                  bias: bool = True, final_norm: bool | None = None):
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
-        self.layers = nn.ModuleList(
-            TransformerEncoderLayer(d_model, n_heads, d_ff, dropout=dropout, activation=activation,
-                                    norm_first=norm_first, layer_norm_eps=layer_norm_eps, bias=bias)
-            for _ in range(num_layers))
-        final_norm = norm_first if final_norm is None else final_norm
-        self.norm = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias) if final_norm else None
+        self.layers, self.norm = _layer_stack(TransformerEncoderLayer, num_layers, d_model, n_heads, d_ff,
+                                              dropout=dropout, activation=activation, norm_first=norm_first,
+                                              layer_norm_eps=layer_norm_eps, bias=bias, final_norm=final_norm)
 
     def forward(self, x: Tensor, *, key_padding_mask: Tensor | None = None, causal: bool = False) -> Tensor:
         for layer in self.layers:
@@ -375,14 +388,9 @@ class TransformerDecoder(nn.Module):
                  activation: Activation = "relu", norm_first: bool = False, layer_norm_eps: float = 1e-5,
                  bias: bool = True, final_norm: bool | None = None):
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
-        self.layers = nn.ModuleList(
-            TransformerDecoderLayer(d_model, n_heads, d_ff, dropout=dropout, activation=activation,
-                                    norm_first=norm_first, layer_norm_eps=layer_norm_eps, bias=bias)
-            for _ in range(num_layers))
-        final_norm = norm_first if final_norm is None else final_norm
-        self.norm = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias) if final_norm else None
+        self.layers, self.norm = _layer_stack(TransformerDecoderLayer, num_layers, d_model, n_heads, d_ff,
+                                              dropout=dropout, activation=activation, norm_first=norm_first,
+                                              layer_norm_eps=layer_norm_eps, bias=bias, final_norm=final_norm)
 
     def forward(self, x: Tensor, memory: Tensor, *, tgt_key_padding_mask: Tensor | None = None,
                 memory_key_padding_mask: Tensor | None = None, causal: bool = True) -> Tensor:
