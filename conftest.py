@@ -1,6 +1,6 @@
 """Test-run defaults, applied before any test or notebook kernel starts.
 
-``python3 course.py test`` sets these too; this file makes a bare ``pytest`` behave the
+``python3 course.py test`` sets the first ones too; this file makes a bare ``pytest`` behave the
 same: quick mode, offline mode, one CPU thread per process, and Triton's CPU interpreter
 when there is no CUDA GPU, each only where the caller has not chosen otherwise.
 Notebook kernels inherit them.

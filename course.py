@@ -66,8 +66,9 @@ def setup() -> Path:
 
 
 def test_env() -> dict[str, str]:
-    """The test run's environment: quick and offline mode, and Triton's interpreter when
-    there is no CUDA GPU, each only where the caller has not set it."""
+    """The test run's environment: quick and offline mode, each only where the caller has
+    not set it. ``conftest.py`` applies the same defaults to a bare ``pytest`` and also
+    turns on Triton's interpreter when there is no CUDA GPU."""
     env = dict(os.environ)
     env.setdefault("TEXTFT_QUICK", "1")
     env.setdefault("TEXTFT_OFFLINE", "1")
@@ -76,11 +77,6 @@ def test_env() -> dict[str, str]:
     # The tests train tiny models: one thread per process is as fast, and it stays fast
     # when the machine is busy (several threads on two busy cores wait on each other).
     env.setdefault("OMP_NUM_THREADS", "1")
-    if "TRITON_INTERPRET" not in env:
-        probe = subprocess.run([str(venv_python()), "-c", "import torch; print(torch.cuda.is_available())"],
-                               capture_output=True, text=True, cwd=ROOT)
-        if probe.stdout.strip() != "True":
-            env["TRITON_INTERPRET"] = "1"
     return env
 
 
@@ -88,6 +84,8 @@ def test(extra: list[str]) -> int:
     py = setup()
     env = test_env()
     shown = {k: env[k] for k in ("TEXTFT_QUICK", "TEXTFT_OFFLINE", "TRITON_INTERPRET", "OMP_NUM_THREADS") if k in env}
+    if "TRITON_INTERPRET" not in env:
+        shown["TRITON_INTERPRET"] = "1 unless a CUDA GPU is present (conftest.py)"
     print("Test settings:", " ".join(f"{k}={v}" for k, v in shown.items()), flush=True)
     args = extra or ["tests", "notebooks"]
     cmd = [str(py), "-m", "pytest", "--nbval-lax", "--durations=15", "-q", *args]
