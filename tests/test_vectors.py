@@ -103,6 +103,43 @@ def test_glove_loss_falls_on_a_tiny_corpus() -> None:
     assert all(math.isfinite(v) for v in result.losses)
 
 
+def reference_glove(X, *, dim: int, epochs: int, batch_size: int, lr: float, seed: int = 0) -> np.ndarray:
+    """GloVe written plainly: the same seeded shuffles as ``train_glove``, the gradient from
+    autograd, and Adagrad by its formula ``acc += g^2; p -= lr * g / sqrt(acc)``."""
+    import scipy.sparse as sp
+
+    coo = sp.coo_matrix(X)
+    rows, cols = torch.as_tensor(coo.row, dtype=torch.int64), torch.as_tensor(coo.col, dtype=torch.int64)
+    x = torch.as_tensor(coo.data, dtype=torch.float32)
+    log_x, f = torch.log(x), vectors.glove_weight(x, x_max=10.0, alpha=0.75)
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = vectors.GloVeModel(X.shape[0], dim)
+    params = [model.w, model.w_ctx, model.b, model.b_ctx]
+    acc = [torch.full_like(p, 0.1) for p in params]
+    for _ in range(epochs):
+        order = torch.randperm(coo.nnz, generator=gen)
+        for s in range(0, coo.nnz, batch_size):
+            idx = order[s:s + batch_size]
+            loss = 0.5 * (f[idx] * (model(rows[idx], cols[idx]) - log_x[idx]) ** 2).sum()
+            grads = torch.autograd.grad(loss, params)
+            with torch.no_grad():
+                for p, g, a in zip(params, grads, acc):
+                    a += g * g
+                    p -= lr * g / a.sqrt()
+    return model.vectors().numpy()
+
+
+def test_glove_matches_a_plain_reference() -> None:
+    docs = [TEXT * 2]
+    vocab = vectors.build_vocab(docs, min_count=1)
+    X = vectors.cooccurrence(vectors.encode(docs, vocab), len(vocab), window=3)
+    settings = dict(dim=6, epochs=4, batch_size=16, lr=0.1)   # several batches per epoch, a short last one
+    assert X.nnz % 16 != 0
+    result = vectors.train_glove(X, progress=False, **settings)
+    np.testing.assert_allclose(result.vectors, reference_glove(X, **settings), rtol=1e-4, atol=1e-5)
+
+
 def test_glove_loss_matches_the_model() -> None:
     model = vectors.GloVeModel(5, 3)
     i, j = torch.tensor([0, 1, 4]), torch.tensor([2, 2, 3])
