@@ -103,7 +103,8 @@ def test_glove_loss_falls_on_a_tiny_corpus() -> None:
     assert all(math.isfinite(v) for v in result.losses)
 
 
-def reference_glove(X, *, dim: int, epochs: int, batch_size: int, lr: float, seed: int = 0) -> np.ndarray:
+def reference_glove(X, *, dim: int, epochs: int, batch_size: int, lr: float, seed: int = 0,
+                    initial_accumulator: float = 0.1) -> np.ndarray:
     """GloVe written plainly: the same seeded shuffles as ``train_glove``, the gradient from
     autograd, and Adagrad by its formula ``acc += g^2; p -= lr * g / sqrt(acc)``."""
     import scipy.sparse as sp
@@ -116,7 +117,7 @@ def reference_glove(X, *, dim: int, epochs: int, batch_size: int, lr: float, see
     torch.manual_seed(seed)
     model = vectors.GloVeModel(X.shape[0], dim)
     params = [model.w, model.w_ctx, model.b, model.b_ctx]
-    acc = [torch.full_like(p, 0.1) for p in params]
+    acc = [torch.full_like(p, initial_accumulator) for p in params]
     for _ in range(epochs):
         order = torch.randperm(coo.nnz, generator=gen)
         for s in range(0, coo.nnz, batch_size):
@@ -130,11 +131,13 @@ def reference_glove(X, *, dim: int, epochs: int, batch_size: int, lr: float, see
     return model.vectors().numpy()
 
 
-def test_glove_matches_a_plain_reference() -> None:
+@pytest.mark.parametrize("initial_accumulator", [0.1, 1.0])   # torch's default, the course's setting
+def test_glove_matches_a_plain_reference(initial_accumulator: float) -> None:
     docs = [TEXT * 2]
     vocab = vectors.build_vocab(docs, min_count=1)
     X = vectors.cooccurrence(vectors.encode(docs, vocab), len(vocab), window=3)
-    settings = dict(dim=6, epochs=4, batch_size=16, lr=0.1)   # several batches per epoch, a short last one
+    settings = dict(dim=6, epochs=4, batch_size=16, lr=0.1,   # several batches per epoch, a short last one
+                    initial_accumulator=initial_accumulator)
     assert X.nnz % 16 != 0
     result = vectors.train_glove(X, progress=False, **settings)
     np.testing.assert_allclose(result.vectors, reference_glove(X, **settings), rtol=1e-4, atol=1e-5)
@@ -268,3 +271,13 @@ def test_course_glove_is_cached(tmp_path, monkeypatch) -> None:
     again = vectors.course_glove(progress=False, **settings)
     assert again.index_to_key == kv.index_to_key
     np.testing.assert_array_equal(again.vectors, kv.vectors)
+
+
+def test_course_glove_passes_every_setting(tmp_path, monkeypatch) -> None:
+    """Every training setting in GLOVE_SETTINGS reaches train_glove (a changed one changes the vectors)."""
+    monkeypatch.setenv("TEXTFT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(vectors, "wiki_corpus", lambda limit=None: [TEXT * 2, TEXT[::-1]])
+    settings = dict(articles=2, min_count=3, window=3, dim=8, epochs=2, batch_size=512)
+    a = vectors.course_glove(progress=False, initial_accumulator=1.0, **settings)
+    b = vectors.course_glove(progress=False, initial_accumulator=0.1, **settings)
+    assert not np.allclose(a.vectors, b.vectors)
