@@ -8,6 +8,7 @@
 What it looks after:
 
 * outputs and execution counts are stripped (notebooks are committed clean);
+* every cell has a unique ``id`` (nbformat 4.5 requires one; a cell pasted in by hand lacks it);
 * slide metadata: ``#``/``##`` headings start a slide, ``###`` a sub-slide, the Colab
   install cell is skipped, everything else continues the current slide — so every lesson
   shows as slides in JupyterLab's presentation mode, RISE or ``nbconvert --to slides``;
@@ -18,6 +19,7 @@ What it looks after:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -64,6 +66,12 @@ def problems(path: Path, repo: str) -> list[str]:
     """What is wrong with one notebook (empty list: nothing)."""
     nb = json.loads(path.read_text(encoding="utf-8"))
     found = []
+    ids = [c.get("id") for c in nb["cells"]]
+    if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) >= (4, 5):
+        if None in ids:
+            found.append(f"{ids.count(None)} cell(s) without an id")
+        if len(set(ids) - {None}) != len(ids) - ids.count(None):
+            found.append("cell ids are not unique")
     for i, cell in enumerate(nb["cells"]):
         if cell["cell_type"] == "code":
             if cell.get("outputs"):
@@ -87,6 +95,13 @@ def problems(path: Path, repo: str) -> list[str]:
 
 def fix(path: Path, repo: str) -> None:
     nb = json.loads(path.read_text(encoding="utf-8"))
+    if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) >= (4, 5):
+        seen: set[str] = set()
+        for i, cell in enumerate(nb["cells"]):
+            if cell.get("id") in seen or not cell.get("id"):   # new id: a hash of name, place and text
+                digest = hashlib.sha1(f"{path.name}:{i}:{source(cell)}".encode()).hexdigest()
+                cell["id"] = next(digest[k:k + 8] for k in range(0, 33) if digest[k:k + 8] not in seen)
+            seen.add(cell["id"])
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             cell["outputs"] = []

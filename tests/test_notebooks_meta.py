@@ -41,3 +41,17 @@ def test_problems_are_detected(tmp_path):
     for expected in ("has outputs", "execution count", "slide metadata", "someone/else",
                      "no Colab install cell", "no cell tagged 'parameters'"):
         assert expected in found
+
+
+def test_missing_and_duplicate_cell_ids_are_found_and_fixed(tmp_path):
+    cells = [{"cell_type": "markdown", "source": "# A", "metadata": {}, "id": "aaaa1111"},
+             {"cell_type": "markdown", "source": "text", "metadata": {}, "id": "aaaa1111"},
+             {"cell_type": "code", "source": "x = 1", "metadata": {}, "execution_count": None, "outputs": []}]
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    found = " | ".join(nbtools.problems(path, "textft/textft"))
+    assert "1 cell(s) without an id" in found and "not unique" in found
+    nbtools.fix(path, "textft/textft")
+    ids = [c["id"] for c in json.loads(path.read_text())["cells"]]
+    assert ids[0] == "aaaa1111" and len(set(ids)) == 3 and all(ids)
+    assert nbtools.problems(path, "textft/textft") == []
