@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 
@@ -75,6 +76,63 @@ def test_empty_corpus_is_rejected() -> None:
 def test_out_of_range_ids_are_rejected() -> None:
     with pytest.raises(ValueError, match="word ids"):
         vectors.cooccurrence([np.array([0, 5])], 3, window=2)
+
+
+def test_keep_probabilities_match_gensim() -> None:
+    """word2vec's keep probability, as gensim stores it (``sample_int = round(p * 2**32)``)."""
+    from gensim.models import Word2Vec
+
+    docs = [TEXT * 30, ["seldom", "seen"]]
+    vocab = vectors.build_vocab(docs, min_count=1)
+    keep = vectors.keep_probabilities(vocab.counts, sample=1e-2)
+    w2v = Word2Vec(vector_size=4, min_count=1, sample=1e-2)
+    w2v.build_vocab(docs)
+    gensim_keep = np.array([w2v.wv.get_vecattr(w, "sample_int") / 2**32 for w in vocab.words])
+    np.testing.assert_allclose(keep, gensim_keep, atol=1e-9)
+    assert keep[0] < keep[-1] == 1.0  # "the" is subsampled, the rarest word is always kept
+
+
+@pytest.mark.parametrize("counts, sample", [([], 1e-3), ([3, 0], 1e-3), ([3, 1], 0.0), ([3, 1], True)])
+def test_keep_probabilities_reject_bad_input(counts: list[int], sample: float) -> None:
+    with pytest.raises(ValueError):
+        vectors.keep_probabilities(counts, sample=sample)
+
+
+@pytest.mark.parametrize("window", [1, 2, 3])
+@pytest.mark.parametrize("weighting", ["harmonic", "uniform"])
+def test_subsampled_cooccurrence_is_the_average_over_every_draw(window: int, weighting: str) -> None:
+    """The exact expectation: average cooccurrence() over all 2**9 keep/drop patterns of 9 tokens."""
+    docs = [np.array([0, 1, 0, 2, 3, 0]), np.array([1, 0, 3])]
+    keep = np.array([0.3, 0.6, 1.0, 0.9])
+    tokens = np.concatenate(docs)
+    expected = np.zeros((4, 4))
+    for pattern in itertools.product([False, True], repeat=tokens.size):
+        kept = np.array(pattern)
+        prob = np.prod(np.where(kept, keep[tokens], 1 - keep[tokens]))
+        sub = [docs[0][kept[:6]], docs[1][kept[6:]]]
+        if kept.any():
+            expected += prob * vectors.cooccurrence(sub, 4, window=window, weighting=weighting).toarray()
+    X = vectors.subsampled_cooccurrence(docs, keep, window=window, weighting=weighting, max_offset=8)
+    np.testing.assert_allclose(X.toarray(), expected, atol=1e-12)
+
+
+def test_subsampling_shrinks_frequent_words_and_keeps_rare_pairs() -> None:
+    docs = [np.array([1, 2, 0, 0, 3])]
+    keep = np.array([0.2, 1.0, 1.0, 1.0])                      # word 0 is the frequent one
+    plain = vectors.cooccurrence(docs, 4, window=2).toarray()
+    sub = vectors.subsampled_cooccurrence(docs, keep, window=2).toarray()
+    np.testing.assert_allclose(vectors.subsampled_cooccurrence(docs, np.ones(4), window=2).toarray(), plain)
+    assert np.all(sub[0] < plain[0])                            # pairs with the frequent word shrink
+    assert sub[1, 2] == plain[1, 2] == 1                        # rare neighbours, nothing between: unchanged
+    assert sub[2, 3] > plain[2, 3] == 0                         # 2 0 0 3: dropping the 0s brings 2 and 3 together
+
+
+@pytest.mark.parametrize("keep, kwargs, message", [
+    ([0.5, 1.5], {}, "probabilities"), ([[0.5, 1.0]], {}, "1-D"), ([0.5, 1.0], {"window": 0}, "window"),
+    ([0.5, 1.0], {"window": 3, "max_offset": 2}, "max_offset"), ([0.5], {}, "word ids")])
+def test_subsampled_cooccurrence_rejects_bad_input(keep: list, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        vectors.subsampled_cooccurrence([np.array([0, 1, 0])], keep, **kwargs)
 
 
 def test_ppmi_is_positive_and_svd_has_the_asked_shape() -> None:
@@ -281,3 +339,5 @@ def test_course_glove_passes_every_setting(tmp_path, monkeypatch) -> None:
     a = vectors.course_glove(progress=False, initial_accumulator=1.0, **settings)
     b = vectors.course_glove(progress=False, initial_accumulator=0.1, **settings)
     assert not np.allclose(a.vectors, b.vectors)
+    plain = vectors.course_glove(progress=False, initial_accumulator=1.0, sample=None, **settings)
+    assert not np.allclose(a.vectors, plain.vectors)  # the subsampled counts reach training
