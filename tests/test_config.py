@@ -55,6 +55,13 @@ def test_amp_dtype_is_none_off_cuda():
     assert config.amp_dtype(torch.device("cpu")) is None
 
 
+@pytest.mark.parametrize("bf16_supported, expected", [(False, torch.float16),   # a T4 (sm_75)
+                                                     (True, torch.bfloat16)])   # sm_80 and newer
+def test_amp_dtype_on_cuda_never_asks_a_t4_for_bf16(monkeypatch, bf16_supported, expected):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: bf16_supported)
+    assert config.amp_dtype(torch.device("cuda")) is expected
+
+
 def test_seed_everything_repeats():
     def draw():
         return random.random(), np.random.rand(), torch.rand(1).item()
