@@ -259,7 +259,7 @@ def test_finetune_learns_and_classifier_roundtrips(tiny_bert_folder, tmp_path):
     torch.manual_seed(0)
     model, tok = classify.BertClassifier.from_pretrained(tiny_bert_folder, 2)
     train_split, val_split = keyword_task(96, 0), keyword_task(48, 1)
-    history = classify.finetune(model, tok, train_split, val_split, lr_body=3e-3, lr_head=3e-3, epochs=6,
+    history = classify.finetune(model, tok, train_split, val_split, lr_body=3e-3, lr_head=3e-3, epochs=10,
                                 batch_size=16, patience=None, device="cpu", progress=False)
     assert history.best["val_accuracy"] >= 0.9
     assert history.steps[-1]["loss"] < history.steps[0]["loss"]
