@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-train", type=int, default=4000, help="training sentences kept (0 = all)")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr-encoder", type=float, nargs="+", default=[5e-5, 1e-4, 3e-4],
+    p.add_argument("--lr-encoder", type=float, nargs="+", default=[5e-5, 1e-4, 3e-4, 1e-3],
                    help="encoder learning rates to try (the head gets --head-factor times it); best on dev is kept")
     p.add_argument("--head-factor", type=float, default=10.0)
     p.add_argument("--lr-too-high", type=float, default=3e-2)
