@@ -30,8 +30,6 @@ GPU. Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import platform
 import re
 import time
@@ -295,8 +293,6 @@ def main() -> None:
         "device_type": device.type,
         "capability": "sm_%d%d" % torch.cuda.get_device_capability(device) if gpu else None,
         "triton": kernels.triton_status(device)[1],
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": config.versions(),
         "settings": {"dtype": str(dtype).replace("torch.", ""), "tokens_per_batch": tokens, "hidden": hidden,
                      "lengths": lengths, "head_dims": head_dims, "quick": quick,
                      "padded_batch": {"batch": padded_b, "cap": cap, "lengths": lens.tolist(),
@@ -309,7 +305,7 @@ def main() -> None:
         "matmul": matmul,
     }
     out = args.out or config.assets_dir("benchmarks") / f"attention_kernels_{slug(device_name(device)) if gpu else 'cpu'}.json"
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    config.write_benchmark(report, out)
     print(f"wrote {out}")
 
 

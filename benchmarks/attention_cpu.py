@@ -13,8 +13,6 @@ The GPU kernel has its own benchmark, ``benchmarks/attention.py``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import platform
 import statistics
 import time
@@ -88,13 +86,11 @@ def main() -> None:
     result = {
         "benchmark": "attention_cpu",
         "device": f"cpu: {platform.processor() or platform.machine()}",
-        "versions": config.versions(),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "settings": vars(args),
         "results": rows,
     }
     path = config.assets_dir("benchmarks") / "attention_cpu.json"
-    path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    config.write_benchmark(result, path)
     print(f"wrote {path}")
 
 

@@ -23,8 +23,6 @@ Writes ``assets/benchmarks/bert_pretraining.json`` (``--quick`` writes into the 
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import statistics
 import sys
 import time
@@ -134,10 +132,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     result = {
         "benchmark": "bert_pretraining",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "device": config.describe_device(device),
         "torch_threads": torch.get_num_threads(),
-        "versions": config.versions(),
         "settings": settings.as_dict(),
         "mode": "quick" if args.quick else "full",
         "throughput": rows,
@@ -149,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     # a quick smoke run never overwrites the committed full-size result
     folder = config.cache_dir("benchmarks") if args.quick else config.assets_dir("benchmarks")
     path = folder / "bert_pretraining.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    config.write_benchmark(result, path)
     print(f"\nwrote {path}")
     return result
 

@@ -21,7 +21,6 @@ Writes ``assets/benchmarks/finetune_sst2.json`` (``--out`` to change it).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 import time
@@ -209,9 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     pretraining = json.loads((folder / "pretraining.json").read_text())
     report = {
         "benchmark": "finetune_sst2",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "device": config.describe_device(device),
-        "versions": config.versions(),
         "settings": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                      "max_train": len(ds.train), "dev_size": len(ds.validation), "test_size": len(ds.test),
                      "max_length": max_length, "scratch_transformer": scratch_cfg,
@@ -222,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         "goals": goals,
     }
     out = args.out or config.assets_dir("benchmarks") / "finetune_sst2.json"
-    out.write_text(json.dumps(report, indent=2))
+    config.write_benchmark(report, out)
     print(f"wrote {out}")
     return 0
 

@@ -16,8 +16,6 @@ Writes assets/benchmarks/tokenizers.json (device, versions, date, settings, resu
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import platform
 import time
 from pathlib import Path
@@ -135,9 +133,7 @@ def main() -> None:
 
     report = {
         "benchmark": "tokenizers",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "device": f"cpu ({platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores)",
-        "versions": config.versions(),
         "settings": {"corpus": "wiki", "articles": len(texts), "mb": n_bytes / 1e6, "words": n_words,
                      "merges": args.merges, "vocab_size": vocab_size, "repeats": args.repeats,
                      "words_are": "whitespace-separated", "encode": "cold cache for ours; best of repeats for tokenizers"},
@@ -146,7 +142,7 @@ def main() -> None:
         "ours_training_scaling": scaling,
     }
     out = args.out or config.assets_dir("benchmarks") / "tokenizers.json"
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    config.write_benchmark(report, out)
     print(f"wrote {out}")
 
 

@@ -12,8 +12,6 @@ busy machine slows both alike) and the median is reported.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import statistics
 import time
 
@@ -110,14 +108,12 @@ def main() -> None:
     out = {
         "benchmark": "transformer encoder training step, textft vs torch.nn.TransformerEncoder",
         "device": config.describe_device(device),
-        "versions": config.versions(),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "settings": settings,
         "results": rows,
         "goal": "ratio (ours / torch) <= 1.10",
     }
     path = config.assets_dir("benchmarks") / "transformer.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    config.write_benchmark(out, path)
     print(f"wrote {path}")
 
 

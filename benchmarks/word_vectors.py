@@ -22,8 +22,6 @@ vectors is post-processed.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import platform
 import statistics
 import time
@@ -130,9 +128,7 @@ def main() -> None:
 
     report = {
         "benchmark": "word_vectors",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "device": f"cpu ({platform.processor() or platform.machine()}), {args.threads} thread(s)",
-        "versions": config.versions(),
         "settings": {"glove": {k: v for k, v in settings.items() if k != "seed"},
                      "word2vec": {"sg": 1, "negative": 5, "epochs": args.w2v_epochs, "dim": settings["dim"],
                                   "window": settings["window"], "min_count": settings["min_count"]},
@@ -151,8 +147,7 @@ def main() -> None:
         },
     }
     out = config.assets_dir("benchmarks") / "word_vectors.json" if args.out is None else args.out
-    with open(out, "w") as fh:
-        json.dump(report, fh, indent=1)
+    config.write_benchmark(report, out)
     print(f"wrote {out}")
 
 

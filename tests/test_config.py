@@ -100,3 +100,12 @@ def test_package_import_is_light():
     code = "import sys, textft_lib, textft_lib.config, textft_lib.data; print(sorted(m for m in ('torch', 'transformers', 'gensim', 'triton', 'numpy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_write_benchmark_stamps_date_and_versions(tmp_path):
+    import json
+
+    path = config.write_benchmark({"benchmark": "demo", "results": [1, 2]}, tmp_path / "sub" / "demo.json")
+    record = json.loads(path.read_text())
+    assert record["benchmark"] == "demo" and record["results"] == [1, 2]
+    assert record["date"][:4].isdigit() and record["versions"]["torch"] == torch.__version__

@@ -181,6 +181,26 @@ def versions() -> dict[str, str]:
     return out
 
 
+def write_benchmark(report: dict[str, Any], path: str | Path) -> Path:
+    """Write a benchmark's result as JSON at ``path``, stamped with the UTC time and the
+    package versions (``"date"`` and ``"versions"``, ahead of the report's own keys).
+
+    Example::
+
+        config.write_benchmark({"benchmark": "demo", "results": rows},
+                               config.assets_dir("benchmarks") / "demo.json")
+    """
+    import datetime as dt
+    import json
+
+    record = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "versions": versions(),
+              **report}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def describe_device(device: Any) -> str:
     """One line naming the device, e.g. ``cuda (NVIDIA T4, sm_75, fp16 autocast)``."""
     import torch
