@@ -277,3 +277,52 @@ def test_loss_falls_on_a_tiny_corpus(tokenizer, texts):
     first, last = [sum(r["loss"] for r in rows) / 10 for rows in (history.steps[:10], history.steps[-10:])]
     assert last < first - 0.3, (first, last)
     assert len(history.steps) == 60 and "accuracy" in history.steps[0]
+
+
+def test_evaluate_mlm_splits_the_loss_by_what_the_input_showed(tokenizer, texts):
+    torch.manual_seed(0)
+    blocks = bert.make_blocks(texts, tokenizer, block_size=32)[:48]
+    model = bert.BertForMLM(tiny_config(len(tokenizer), max_position_embeddings=32))
+    collator = bert.MLMCollator(tokenizer)
+    result = bert.evaluate_mlm(model, blocks, collator, batch_size=16, seed=3)
+    # recompute each kind's loss by hand on the same seeded masks
+    nll, kinds = [], []
+    with torch.no_grad():
+        for batch in bert.fixed_mask_batches(blocks, collator, batch_size=16, seed=3):
+            where = batch["labels"] != -100
+            logits = model(batch["input_ids"], batch["attention_mask"])[where]
+            nll.append(torch.nn.functional.cross_entropy(logits, batch["labels"][where], reduction="none"))
+            shown = batch["input_ids"][where]
+            kinds.append(torch.where(shown == tokenizer.mask_token_id, 0,
+                                     torch.where(shown == batch["labels"][where], 2, 1)))
+    nll, kinds = torch.cat(nll), torch.cat(kinds)
+    assert result["masked_tokens"] == len(nll)
+    assert result["loss"] == pytest.approx(float(nll.mean()), rel=1e-5)
+    for k, key in enumerate(["loss_mask", "loss_random", "loss_kept"]):
+        assert (kinds == k).sum() > 0
+        assert result[key] == pytest.approx(float(nll[kinds == k].mean()), rel=1e-5)
+    share = [(kinds == k).float().mean() for k in range(3)]
+    assert 0.7 < share[0] < 0.9 and share[1] < 0.2 and share[2] < 0.2
+
+
+def test_kept_tokens_are_cheap_for_a_model_that_copies(tokenizer, texts):
+    """A model that only copies its input (no context at all) scores low on the kept
+    positions and no better than chance on [MASK]: the split exposes it."""
+    blocks = bert.make_blocks(texts, tokenizer, block_size=32)[:32]
+    model = bert.BertForMLM(tiny_config(len(tokenizer), max_position_embeddings=32))
+
+    class Copier(torch.nn.Module):
+        config = model.config
+
+        def __init__(self):
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(()))
+
+        def mlm_loss(self, ids, labels, attention_mask=None):
+            where = labels != -100
+            logits = torch.nn.functional.one_hot(ids[where], len(tokenizer)).float() * 20 + self.anchor
+            return torch.nn.functional.cross_entropy(logits, labels[where]), logits, labels[where]
+
+    result = bert.evaluate_mlm(Copier(), blocks, bert.MLMCollator(tokenizer), batch_size=16)
+    assert result["loss_kept"] < 0.01
+    assert result["loss_mask"] > math.log(len(tokenizer)) - 0.1

@@ -649,26 +649,38 @@ def evaluate_mlm(model: BertForMLM, blocks: Tensor, collator: MLMCollator, *, ba
     """Mean MLM loss (nats per masked token) and masked-token accuracy on ``blocks``.
 
     The masks come from ``fixed_mask_batches`` (seeded), so successive evaluations
-    differ only by the model. Returns ``{"loss", "accuracy", "masked_tokens"}``.
+    differ only by the model. Returns ``{"loss", "accuracy", "masked_tokens"}`` plus the
+    loss split by what the input showed at the chosen position: ``loss_mask`` (``[MASK]``,
+    the 80%), ``loss_random`` (a random token, 10%) and ``loss_kept`` (the true token
+    itself, 10%). A model that copies its input scores well on ``loss_kept`` without
+    reading any context; only ``loss_mask`` says whether it uses the words around the blank.
     """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    total_loss, correct, count = 0.0, 0, 0
+    nll_parts, kind_parts, correct = [], [], 0
     try:
         for batch in fixed_mask_batches(blocks, collator, batch_size=batch_size, seed=seed):
-            if not bool((batch["labels"] != IGNORE_INDEX).any()):
+            labels = batch["labels"]
+            where = labels != IGNORE_INDEX                                          # (B, L)
+            if not bool(where.any()):
                 continue
-            loss, logits, targets = model.mlm_loss(batch["input_ids"].to(device), batch["labels"].to(device),
-                                                   batch["attention_mask"].to(device))
-            total_loss += float(loss) * len(targets)
+            _, logits, targets = model.mlm_loss(batch["input_ids"].to(device), labels.to(device),
+                                                batch["attention_mask"].to(device))
+            nll_parts.append(F.cross_entropy(logits.float(), targets, reduction="none").cpu())   # (N,)
+            shown = batch["input_ids"][where]                                       # (N,) what the model saw
+            kind_parts.append(torch.where(shown == collator.mask_token_id, 0,
+                                          torch.where(shown == labels[where], 2, 1)))
             correct += int((logits.argmax(-1) == targets).sum())
-            count += len(targets)
     finally:
         model.train(was_training)
-    if count == 0:
+    if not nll_parts:
         raise ValueError("no masked position in the evaluation blocks")
-    return {"loss": total_loss / count, "accuracy": correct / count, "masked_tokens": count}
+    nll, kind = torch.cat(nll_parts).double(), torch.cat(kind_parts)
+    out = {"loss": float(nll.mean()), "accuracy": correct / len(nll), "masked_tokens": len(nll)}
+    for k, name in enumerate(("loss_mask", "loss_random", "loss_kept")):
+        out[name] = float(nll[kind == k].mean()) if bool((kind == k).any()) else float("nan")
+    return out
 
 
 def unigram_baseline(train_blocks: Tensor, held_out_blocks: Tensor, tokenizer: Any, *, seed: int = 0,
