@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     print("\n2. held-out MLM loss after a fixed token budget")
     torch.manual_seed(settings.seed)
-    model = bert.BertForMLM(settings.model_config(len(data.tokenizer)))
+    model = bert.new_model(settings, data)
     history = bert.pretrain(model, data, settings, device=device, progress=False, verbose=False)
     final = bert.evaluate_mlm(model, data.held_out_blocks, bert.MLMCollator(data.tokenizer), seed=settings.seed)
     baseline = bert.unigram_baseline(data.train_blocks, data.held_out_blocks, data.tokenizer, seed=settings.seed)

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         data = bert.prepare_data(settings)
 
     torch.manual_seed(settings.seed)                      # the same initial weights everywhere
-    model = bert.BertForMLM(settings.model_config(len(data.tokenizer))).to(device)
+    model = bert.new_model(settings, data).to(device)
     objective: nn.Module = MLMObjective(model)
     if distributed:
         objective = nn.parallel.DistributedDataParallel(objective, device_ids=[local_rank] if device.type == "cuda" else None)

@@ -326,3 +326,60 @@ def test_kept_tokens_are_cheap_for_a_model_that_copies(tokenizer, texts):
     result = bert.evaluate_mlm(Copier(), blocks, bert.MLMCollator(tokenizer), batch_size=16)
     assert result["loss_kept"] < 0.01
     assert result["loss_mask"] > math.log(len(tokenizer)) - 0.1
+
+
+def test_offset_heads_look_at_their_neighbour_and_still_export():
+    torch.manual_seed(0)
+    cfg = tiny_config(400, hidden_size=64, num_attention_heads=2, max_position_embeddings=32)
+    model = bert.BertForMLM(cfg)
+    bert.init_offset_heads(model, offsets=(-1, 2, 1, -2), position_dims=32)
+    assert not model.bert.embeddings.position_embeddings.weight.requires_grad
+    ids = torch.randint(5, 400, (3, 32))
+    model.eval()
+    with torch.no_grad():
+        x = model.bert.embeddings(ids)
+        for layer, wanted in zip(model.bert.layers, [(-1, 2), (1, -2)]):
+            _, w = layer.self_attn(x, need_weights=True)                       # (B, H, L, L)
+            queries = torch.arange(4, 28)                                      # away from the edges
+            for h, k in enumerate(wanted):
+                top = w[:, h, queries].argmax(-1)                              # (B, Q)
+                assert (top == queries + k).float().mean() > 0.9, (h, k)
+            x = layer(x)
+        hf = bert.to_transformers(model).eval()
+        torch.testing.assert_close(hf(input_ids=ids).logits, model(ids), atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="position_dims"):
+        bert.init_offset_heads(model, position_dims=48)
+    with pytest.raises(ValueError, match="offsets"):
+        bert.init_offset_heads(model, offsets=())
+
+
+def test_output_bias_starts_at_the_unigram(tokenizer, texts):
+    blocks = bert.make_blocks(texts, tokenizer, block_size=32)
+    model = bert.BertForMLM(tiny_config(len(tokenizer)))
+    log_p = bert.unigram_log_probs(blocks, len(tokenizer), tokenizer.all_special_ids)
+    bert.init_output_bias(model, log_p)
+    assert torch.equal(model.head.bias.data, log_p.clamp(min=-30.0))
+    with pytest.raises(ValueError, match="shape"):
+        bert.init_output_bias(model, log_p[:-1])
+
+
+def test_new_model_starts_as_the_settings_say(tokenizer, texts):
+    blocks = bert.make_blocks(texts, tokenizer, block_size=32)
+    data = bert.PretrainData(tokenizer, blocks, blocks[:8])
+    small = dict(block_size=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    torch.manual_seed(0)
+    plain = bert.new_model(bert.PretrainConfig(init="bert", **small), data)
+    torch.manual_seed(0)
+    head = bert.new_model(bert.PretrainConfig(init="offset_heads", **small), data)
+    assert plain.bert.embeddings.position_embeddings.weight.requires_grad
+    assert not head.bert.embeddings.position_embeddings.weight.requires_grad
+    assert float(plain.head.bias.detach().abs().max()) == 0.0
+    log_p = bert.unigram_log_probs(blocks, len(tokenizer), tokenizer.all_special_ids)
+    assert torch.equal(head.head.bias.data, log_p.clamp(min=-30.0))
+    # the untrained head start predicts the unigram distribution, so its loss starts near the baseline
+    collator = bert.MLMCollator(tokenizer)
+    first = bert.evaluate_mlm(head, blocks[:32], collator)["loss"]
+    unigram = bert.unigram_loss(log_p, torch.cat([b["labels"] for b in bert.fixed_mask_batches(blocks[:32], collator)]))
+    assert abs(first - unigram) < 0.5 < bert.evaluate_mlm(plain, blocks[:32], collator)["loss"] - unigram
+    with pytest.raises(ValueError, match="init must be one of"):
+        bert.PretrainConfig(init="xavier")

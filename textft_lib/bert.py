@@ -15,8 +15,12 @@ Pieces, in the order the lesson builds them:
 * **conversion**: ``hf_name`` / ``our_name`` map parameter names both ways;
   ``to_transformers`` / ``from_transformers`` and ``save_pretrained`` /
   ``load_pretrained`` move weights to and from ``transformers.BertForMaskedLM``;
-* **training**: ``evaluate_mlm``, ``pretrain`` (on ``textft_lib.train.fit``) and
-  ``course_bert()``, the cached pretrained model that lesson 07 fine-tunes.
+* **a head start**: ``init_offset_heads`` (every attention head starts looking at a fixed
+  neighbour) and ``init_output_bias`` (the output starts at the word frequencies);
+  ``new_model`` applies them when ``PretrainConfig.init == "offset_heads"``;
+* **training**: ``evaluate_mlm`` (with the loss split by what the input showed),
+  ``pretrain`` (on ``textft_lib.train.fit``) and ``course_bert()``, the cached pretrained
+  model that lesson 07 fine-tunes.
 
 Example::
 
@@ -443,6 +447,89 @@ class BertForMLM(nn.Module):
         return n
 
 
+# --------------------------------------------------------------------------- a head start for attention
+
+
+def init_offset_heads(model: BertForMLM, *, offsets: Sequence[int] = (-1, 1, -2, 2, -3, 3, -4, 4),
+                      position_dims: int | None = None, max_frequency: float = 2.5, base: float = 30.0,
+                      sharpness: float = 10.0, position_scale: float = 0.05,
+                      freeze_positions: bool = True) -> None:
+    """Start every attention head looking at one fixed neighbour (in place).
+
+    With BERT's random start the heads learn to attend by content long before any head
+    finds "the token to the left", and MLM training sits on a plateau meanwhile (lesson
+    06). This start builds such heads directly, in weights that ``BertForMaskedLM``
+    understands, so the model still exports unchanged:
+
+    * the first ``position_dims`` coordinates (default: the head size, at most 32) hold
+      the positions only: sin/cos pairs of
+      ``F = position_dims // 2`` frequencies from ``max_frequency`` (radians per position)
+      down to ``max_frequency / base``, evenly spaced in log, times ``position_scale``;
+      the token and segment embeddings are zero there. High frequencies make the peak
+      sharp, the low ones keep far positions from aliasing onto it;
+    * head ``h`` of layer ``l`` gets offset ``k = offsets[(l * heads + h) % len(offsets)]``:
+      its key reads the position pairs, its query reads them rotated by ``k`` steps and
+      scaled by ``sharpness``. Since a rotation of position ``i``'s pair is position
+      ``i + k``'s, the score peaks where key = query + k;
+    * with ``freeze_positions`` the position table is not trained (``requires_grad=False``),
+      so the offsets keep their meaning while the rest learns.
+
+    The values, outputs and everything else keep BERT's random start: the model still has
+    to learn *what* to take from each neighbour. Example::
+
+        model = BertForMLM(cfg)
+        init_offset_heads(model)          # then pretrain as usual
+    """
+    cfg = model.config
+    head_dim = cfg.hidden_size // cfg.num_attention_heads
+    position_dims = min(32, head_dim - head_dim % 2) if position_dims is None else position_dims
+    if position_dims < 2 or position_dims % 2 or position_dims > head_dim:
+        raise ValueError(f"position_dims must be even, at least 2 and at most the head size {head_dim}, "
+                         f"got {position_dims}")
+    if len(offsets) == 0:
+        raise ValueError("offsets is empty: give each head an offset to look at")
+    n_freq = position_dims // 2
+    freq = max_frequency * base ** (-torch.arange(n_freq, dtype=torch.float64) / max(1, n_freq - 1))  # (F,)
+    angle = torch.arange(cfg.max_position_embeddings, dtype=torch.float64)[:, None] * freq  # (P, F)
+    emb = model.bert.embeddings
+    f = torch.arange(n_freq)
+    with torch.no_grad():
+        table = torch.zeros_like(emb.position_embeddings.weight)                          # (P, d)
+        table[:, 0:position_dims:2] = (position_scale * angle.sin()).to(table.dtype)
+        table[:, 1:position_dims:2] = (position_scale * angle.cos()).to(table.dtype)
+        emb.position_embeddings.weight.copy_(table)
+        emb.word_embeddings.weight[:, :position_dims] = 0
+        emb.token_type_embeddings.weight[:, :position_dims] = 0
+        for li, layer in enumerate(model.bert.layers):
+            attn = layer.self_attn
+            for h in range(cfg.num_attention_heads):
+                k = offsets[(li * cfg.num_attention_heads + h) % len(offsets)]
+                cos, sin = (freq * k).cos(), (freq * k).sin()                                # (F,)
+                q = torch.zeros(head_dim, cfg.hidden_size, dtype=torch.float64)
+                key = torch.zeros(head_dim, cfg.hidden_size, dtype=torch.float64)
+                # sin(a + b) = sin a cos b + cos a sin b;  cos(a + b) = cos a cos b - sin a sin b
+                q[2 * f, 2 * f], q[2 * f, 2 * f + 1] = cos, sin
+                q[2 * f + 1, 2 * f], q[2 * f + 1, 2 * f + 1] = -sin, cos
+                key[2 * f, 2 * f], key[2 * f + 1, 2 * f + 1] = 1.0, 1.0
+                rows = slice(h * head_dim, (h + 1) * head_dim)
+                attn.q_proj.weight[rows] = (sharpness * q).to(attn.q_proj.weight.dtype)
+                attn.k_proj.weight[rows] = key.to(attn.k_proj.weight.dtype)
+                attn.q_proj.bias[rows] = 0
+                attn.k_proj.bias[rows] = 0
+    emb.position_embeddings.weight.requires_grad_(not freeze_positions)
+
+
+def init_output_bias(model: BertForMLM, log_probs: Tensor, *, floor: float = -30.0) -> None:
+    """Set the MLM head's output bias to ``log_probs`` (``(V,)``, e.g. ``unigram_log_probs``),
+    clamped at ``floor`` for tokens that never occur: the untrained model then predicts
+    the unigram distribution, and its first loss is the unigram baseline instead of ln V."""
+    if log_probs.shape != model.head.bias.shape:
+        raise ValueError(f"log_probs has shape {tuple(log_probs.shape)}, the output bias "
+                         f"{tuple(model.head.bias.shape)}")
+    with torch.no_grad():
+        model.head.bias.copy_(log_probs.clamp(min=floor))
+
+
 # --------------------------------------------------------------------------- names: ours <-> transformers
 
 #: (our name, transformers' name) as regular expressions; ``{i}`` is the layer index.
@@ -702,7 +789,11 @@ def unigram_baseline(train_blocks: Tensor, held_out_blocks: Tensor, tokenizer: A
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Every choice of a pretraining run: corpus, tokenizer, model sizes, optimisation.
+    """Every choice of a pretraining run: corpus, tokenizer, model sizes, optimisation, start.
+
+    ``init`` is the starting point: ``"bert"`` is BERT's random start (N(0, 0.02) weights);
+    ``"offset_heads"`` adds ``init_offset_heads`` and ``init_output_bias``, the head start
+    that lets lesson 06's small model leave the plateau on a CPU budget (``new_model``).
 
     ``LESSON_FULL`` and ``LESSON_QUICK`` are lesson 06's two sizes; ``lesson_settings()``
     picks one by quick mode. ``model_config(vocab_size)`` gives the ``BertConfig``.
@@ -725,8 +816,11 @@ class PretrainConfig:
     eval_every: int = 150
     max_eval_blocks: int = 256
     seed: int = 0
+    init: str = "offset_heads"
 
     def __post_init__(self) -> None:
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.block_size < 3:
             raise ValueError(f"block_size must be at least 3, got {self.block_size}")
         for name in ("batch_size", "max_steps", "eval_every", "max_eval_blocks"):
@@ -743,7 +837,9 @@ class PretrainConfig:
         return asdict(self)
 
 
-#: Lesson 06 at full size (about 10 minutes on a quiet 2-core laptop CPU).
+#: The starting points ``PretrainConfig.init`` accepts (see ``new_model``).
+INITS = ("bert", "offset_heads")
+#: Lesson 06 at full size (about 7 minutes on a quiet 2-core laptop CPU).
 LESSON_FULL = PretrainConfig()
 #: Lesson 06 in quick mode: a smoke run of a few seconds on a small model.
 LESSON_QUICK = PretrainConfig(vocab_size=2000, limit_articles=24, block_size=64, hidden_size=32,
@@ -786,6 +882,19 @@ def prepare_data(settings: PretrainConfig) -> PretrainData:
     return PretrainData(tokenizer, train_blocks, held)
 
 
+def new_model(settings: PretrainConfig, data: PretrainData) -> BertForMLM:
+    """A fresh ``BertForMLM`` for ``settings``, sized to ``data.tokenizer`` and started as
+    ``settings.init`` says: BERT's random start, or the head start (``init_offset_heads``,
+    and the output bias at the training blocks' log-frequencies, ``init_output_bias``).
+    Seed torch first for a reproducible start."""
+    model = BertForMLM(settings.model_config(len(data.tokenizer)))
+    if settings.init == "offset_heads":
+        init_offset_heads(model)
+        init_output_bias(model, unigram_log_probs(data.train_blocks, len(data.tokenizer),
+                                                  data.tokenizer.all_special_ids))
+    return model
+
+
 def mlm_loss_fn(model: BertForMLM, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
     """``train.fit``'s loss function for MLM: the loss at the masked positions, and the
     accuracy of the top guess there."""
@@ -808,7 +917,7 @@ def pretrain(model: BertForMLM, data: PretrainData, settings: PretrainConfig, *,
 
         s = lesson_settings()
         data = prepare_data(s)
-        model = BertForMLM(s.model_config(len(data.tokenizer)))
+        model = new_model(s, data)
         history = pretrain(model, data, s)
         history.series("val_loss")
     """
@@ -868,7 +977,7 @@ def course_bert(settings: PretrainConfig | None = None, *, device: Any = None, p
         return folder
     data = prepare_data(settings)
     torch.manual_seed(settings.seed)
-    model = BertForMLM(settings.model_config(len(data.tokenizer)))
+    model = new_model(settings, data)
     if device is None:
         device = config.get_device()
     history = pretrain(model, data, settings, device=device, progress=progress, verbose=verbose)
