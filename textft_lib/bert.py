@@ -493,6 +493,8 @@ def init_offset_heads(model: BertForMLM, *, offsets: Sequence[int] = (-1, 1, -2,
     angle = torch.arange(cfg.max_position_embeddings, dtype=torch.float64)[:, None] * freq  # (P, F)
     emb = model.bert.embeddings
     f = torch.arange(n_freq)
+    key = torch.zeros(head_dim, cfg.hidden_size, dtype=torch.float64)     # every head's key: the pairs as they are
+    key[2 * f, 2 * f], key[2 * f + 1, 2 * f + 1] = 1.0, 1.0
     with torch.no_grad():
         table = torch.zeros_like(emb.position_embeddings.weight)                          # (P, d)
         table[:, 0:position_dims:2] = (position_scale * angle.sin()).to(table.dtype)
@@ -506,11 +508,9 @@ def init_offset_heads(model: BertForMLM, *, offsets: Sequence[int] = (-1, 1, -2,
                 k = offsets[(li * cfg.num_attention_heads + h) % len(offsets)]
                 cos, sin = (freq * k).cos(), (freq * k).sin()                                # (F,)
                 q = torch.zeros(head_dim, cfg.hidden_size, dtype=torch.float64)
-                key = torch.zeros(head_dim, cfg.hidden_size, dtype=torch.float64)
                 # sin(a + b) = sin a cos b + cos a sin b;  cos(a + b) = cos a cos b - sin a sin b
                 q[2 * f, 2 * f], q[2 * f, 2 * f + 1] = cos, sin
                 q[2 * f + 1, 2 * f], q[2 * f + 1, 2 * f + 1] = -sin, cos
-                key[2 * f, 2 * f], key[2 * f + 1, 2 * f + 1] = 1.0, 1.0
                 rows = slice(h * head_dim, (h + 1) * head_dim)
                 attn.q_proj.weight[rows] = (sharpness * q).to(attn.q_proj.weight.dtype)
                 attn.k_proj.weight[rows] = key.to(attn.k_proj.weight.dtype)
