@@ -296,6 +296,49 @@ def test_finetune_cache_reloads_same_weights(tiny_bert_folder, tmp_path, monkeyp
     assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
 
 
+def test_pool_mean_leaves_padding_out_and_cls_takes_position_zero():
+    h = torch.randn(2, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    mean = classify.pool(h, mask, "mean")
+    torch.testing.assert_close(mean[0], h[0, :3].mean(0))
+    torch.testing.assert_close(mean[1], h[1].mean(0))
+    torch.testing.assert_close(classify.pool(h, None, "mean"), h.mean(1))
+    torch.testing.assert_close(classify.pool(h, mask, "cls"), h[:, 0])
+
+
+@pytest.mark.parametrize("hidden, mask, how, match", [
+    (torch.zeros(2, 5), None, "mean", "batch, length, hidden"),
+    (torch.zeros(2, 5, 8), torch.ones(2, 4), "mean", "attention_mask must be"),
+    (torch.zeros(2, 5, 8), torch.tensor([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0]]), "mean", "no real token"),
+    (torch.zeros(2, 5, 8), None, "max", "pooling must be one of"),
+])
+def test_pool_rejects_bad_input(hidden, mask, how, match):
+    with pytest.raises(ValueError, match=match):
+        classify.pool(hidden, mask, how)
+
+
+def test_mean_pooling_classifier_ignores_padding_and_roundtrips(tiny_bert_folder, tmp_path):
+    torch.manual_seed(0)
+    model, tok = classify.BertClassifier.from_pretrained(tiny_bert_folder, 2, pooling="mean")
+    model.eval()
+    ids = torch.randint(5, 400, (1, 7))
+    padded = torch.cat([ids, torch.full((1, 5), tok.pad_token_id)], 1)
+    mask = torch.cat([torch.ones(1, 7, dtype=torch.long), torch.zeros(1, 5, dtype=torch.long)], 1)
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids, torch.ones_like(ids)), model(padded, mask), atol=1e-5, rtol=1e-4)
+        cls_model, _ = classify.BertClassifier.from_pretrained(tiny_bert_folder, 2)
+        cls_model.load_state_dict(model.state_dict())
+        assert not torch.allclose(cls_model.eval()(ids), model(ids))     # the pooling changes the answer
+    clf = classify.Classifier(model, tok, ["neg", "pos"])
+    texts = ["a fine film", "dull and long , with nothing to say"]
+    clf.save(tmp_path / "mean")
+    again = classify.Classifier.load(tmp_path / "mean", device="cpu")
+    assert again.model.pooling == "mean"
+    np.testing.assert_allclose(clf.predict(texts).probs, again.predict(texts).probs, atol=1e-6)
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        classify.BertClassifier.from_pretrained(tiny_bert_folder, 2, pooling="max")
+
+
 def test_head_prefixes_and_missing_head():
     with pytest.raises(ValueError, match="head"):
         classify.head_prefixes(torch.nn.Linear(2, 2))

@@ -67,22 +67,53 @@ def make_blocks(texts: Iterable[str], tokenizer: Any, block_size: int = 128) -> 
         blocks = make_blocks(train_texts, tokenizer, block_size=128)   # (N, 128)
         attention_mask = blocks != tokenizer.pad_token_id              # True = real token
     """
+    texts = [t for t in texts if t and t.strip()]
+    if not texts:
+        raise ValueError("make_blocks needs at least one non-empty text")
+    # verbose=False: articles are longer than model_max_length, which is fine before cutting
+    encoded = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+    if not any(encoded):
+        raise ValueError("make_blocks: the texts tokenized to nothing")
+    return torch.cat([make_blocks_from_ids(ids, tokenizer, block_size) for ids in encoded if ids])
+
+
+def pack_blocks(texts: Iterable[str], tokenizer: Any, block_size: int = 128) -> Tensor:
+    """Tokenize short ``texts`` (sentences, reviews) and pack them end to end into full
+    blocks ``[CLS] t1 ... tn [SEP]`` of ``block_size`` ids.
+
+    ``make_blocks`` gives every text blocks of its own, which suits articles; a sentence of
+    15 tokens would then fill a 128-token block with 113 ``[PAD]``, and MLM would spend
+    almost all its work on padding. Here the token stream of all texts (in the given order)
+    is cut every ``block_size - 2`` tokens, so a block may hold the end of one text and the
+    start of the next, as in RoBERTa's pretraining. Only the last block is padded.
+    Returns a ``(num_blocks, block_size)`` int64 tensor.
+
+    Example::
+
+        blocks = pack_blocks(["a fine film .", "dull ."], tokenizer, block_size=8)   # (1, 8)
+    """
+    texts = [t for t in texts if t and t.strip()]
+    if not texts:
+        raise ValueError("pack_blocks needs at least one non-empty text")
+    encoded = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+    stream = [i for ids in encoded for i in ids]
+    return make_blocks_from_ids(stream, tokenizer, block_size)
+
+
+def make_blocks_from_ids(ids: Sequence[int], tokenizer: Any, block_size: int) -> Tensor:
+    """Cut one token stream ``ids`` into ``[CLS] ... [SEP]`` blocks of ``block_size``, the last padded."""
     if block_size < 3:
         raise ValueError(f"block_size must be at least 3 ([CLS], one token, [SEP]), got {block_size}")
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
     if None in (cls_id, sep_id, pad_id):
         raise ValueError("the tokenizer needs [CLS], [SEP] and [PAD] tokens")
-    texts = [t for t in texts if t and t.strip()]
-    if not texts:
-        raise ValueError("make_blocks needs at least one non-empty text")
+    if len(ids) == 0:
+        raise ValueError("no tokens to cut into blocks: the texts tokenized to nothing")
     body = block_size - 2
-    rows: list[list[int]] = []
-    # verbose=False: articles are longer than model_max_length, which is fine before cutting
-    encoded = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
-    for ids in encoded:
-        for start in range(0, len(ids), body):
-            piece = [cls_id, *ids[start:start + body], sep_id]
-            rows.append(piece + [pad_id] * (block_size - len(piece)))
+    rows = []
+    for start in range(0, len(ids), body):
+        piece = [cls_id, *ids[start:start + body], sep_id]
+        rows.append(piece + [pad_id] * (block_size - len(piece)))
     return torch.tensor(rows, dtype=torch.long)
 
 

@@ -739,33 +739,71 @@ def model_max_length(model: Any) -> int:
 
 # --------------------------------------------------------------------------- fine-tuning BERT
 
+#: The ways ``BertClassifier`` turns the token vectors into one sentence vector.
+POOLINGS = ("cls", "mean")
 
-class BertClassifier(nn.Module):
-    """The course's BERT encoder with a classification head on the [CLS] vector.
 
-    ``input_ids (B, L)`` -> ``bert`` -> hidden states ``(B, L, H)`` -> the vector at
-    position 0 (``[CLS]``, ``(B, H)``) -> ``pooler`` (dense + tanh) -> dropout ->
-    ``classifier`` (linear) -> logits ``(B, C)``.
+def pool(hidden: Any, attention_mask: Any = None, how: str = "cls") -> Any:
+    """One vector per sentence from the token vectors ``hidden (B, L, H)`` -> ``(B, H)``.
 
-    Pooling matters: a classifier needs *one* vector per sentence. BERT's convention is
-    the [CLS] vector, which self-attention lets gather information from every token, and
-    fine-tuning teaches it to carry what the task needs. The layout and parameter names
-    match ``transformers.BertForSequenceClassification`` (``bert.*``, ``pooler.dense``,
-    ``classifier``), so ``from_transformers`` copies one into the other exactly.
+    ``how="cls"``: the vector at position 0. ``how="mean"``: the average over the real
+    tokens, where ``attention_mask (B, L)`` is 1 (all tokens when it is None).
 
     Example::
 
-        clf, tokenizer = BertClassifier.from_pretrained(bert.course_bert(), num_classes=2)
+        h = torch.randn(2, 5, 8); mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+        pool(h, mask, "mean")[0]          # == h[0, :3].mean(0): the padding is left out
+    """
+    if hidden.dim() != 3:
+        raise ValueError(f"hidden must be (batch, length, hidden), got shape {tuple(hidden.shape)}")
+    if how == "cls":
+        return hidden[:, 0]
+    if how != "mean":
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {how!r}")
+    if attention_mask is None:
+        return hidden.mean(1)
+    if attention_mask.shape != hidden.shape[:2]:
+        raise ValueError(f"attention_mask must be (batch, length) = {tuple(hidden.shape[:2])}, "
+                         f"got {tuple(attention_mask.shape)}")
+    m = attention_mask.unsqueeze(-1).to(hidden.dtype)                     # (B, L, 1)
+    count = m.sum(1)
+    if bool((count == 0).any()):
+        raise ValueError("a row of attention_mask has no real token: nothing to average")
+    return (hidden * m).sum(1) / count
+
+
+class BertClassifier(nn.Module):
+    """The course's BERT encoder with a classification head on one vector per sentence.
+
+    ``input_ids (B, L)`` -> ``bert`` -> hidden states ``(B, L, H)`` -> pooled ``(B, H)``
+    -> ``pooler`` (dense + tanh) -> dropout -> ``classifier`` (linear) -> logits ``(B, C)``.
+
+    Pooling matters: a classifier needs *one* vector per sentence.
+
+    * ``pooling="cls"`` (BERT's convention) takes the vector at position 0, ``[CLS]``,
+      which self-attention lets gather information from every token; fine-tuning teaches
+      it to carry what the task needs. The layout and parameter names then match
+      ``transformers.BertForSequenceClassification`` (``bert.*``, ``pooler.dense``,
+      ``classifier``), so ``from_transformers`` copies one into the other exactly.
+    * ``pooling="mean"`` averages the vectors of the real tokens (padding excluded), so
+      every token reaches the head directly, whatever the attention learned to look at.
+
+    Example::
+
+        clf, tokenizer = BertClassifier.from_pretrained(bert.course_bert(), num_classes=2, pooling="mean")
         ids = tokenizer(["a fine film"], return_tensors="pt")
         clf(ids["input_ids"], ids["attention_mask"]).shape       # (1, 2)
     """
 
-    def __init__(self, config: Any, num_classes: int, *, dropout: float | None = None):
+    def __init__(self, config: Any, num_classes: int, *, dropout: float | None = None, pooling: str = "cls"):
         from textft_lib import bert
 
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.pooling = pooling
         if isinstance(config, dict):
             config = bert.BertConfig(**config)
         self.config, self.num_classes = config, num_classes
@@ -781,8 +819,7 @@ class BertClassifier(nn.Module):
 
     def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None) -> Any:
         h = self.bert(input_ids, attention_mask, token_type_ids)              # (B, L, H)
-        cls = h[:, 0]                                                         # (B, H): the [CLS] vector
-        pooled = torch.tanh(self.pooler.dense(cls))                     # (B, H)
+        pooled = torch.tanh(self.pooler.dense(pool(h, attention_mask, self.pooling)))   # (B, H)
         return self.classifier(self.dropout(pooled))                          # (B, C)
 
     @property
@@ -793,15 +830,16 @@ class BertClassifier(nn.Module):
         """Everything ``from_config`` needs to rebuild this model (weights aside)."""
         from dataclasses import asdict
 
-        return {"bert": asdict(self.config), "num_classes": self.num_classes, "dropout": self.classifier_dropout}
+        return {"bert": asdict(self.config), "num_classes": self.num_classes, "dropout": self.classifier_dropout,
+                "pooling": self.pooling}
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "BertClassifier":
-        return cls(cfg["bert"], cfg["num_classes"], dropout=cfg.get("dropout"))
+        return cls(cfg["bert"], cfg["num_classes"], dropout=cfg.get("dropout"), pooling=cfg.get("pooling", "cls"))
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, num_classes: int, *, dropout: float | None = None
-                        ) -> tuple["BertClassifier", Any]:
+    def from_pretrained(cls, folder: str | Path, num_classes: int, *, dropout: float | None = None,
+                        pooling: str = "cls") -> tuple["BertClassifier", Any]:
         """Our encoder with the pretrained weights of a ``bert.save_pretrained`` folder, a
         freshly initialised head, and the folder's tokenizer. ``dropout`` (if given) replaces
         the pretraining dropout rate in the encoder and sets the head's."""
@@ -811,7 +849,7 @@ class BertClassifier(nn.Module):
 
         mlm, tokenizer = bert.load_pretrained(folder)
         cfg = mlm.config if dropout is None else replace(mlm.config, hidden_dropout_prob=dropout)
-        model = cls(cfg, num_classes, dropout=dropout)
+        model = cls(cfg, num_classes, dropout=dropout, pooling=pooling)
         model.bert.load_state_dict(mlm.bert.state_dict())
         return model, tokenizer
 

@@ -1,0 +1,146 @@
+"""Domain-adaptive pretraining: more masked-language modelling, on the task's own unlabelled text.
+
+The course BERT learned its words from half a million words of Wikipedia. A sentiment task
+speaks another language ("a clever , funny comedy"), and its 4,000 labelled sentences are
+too few to teach it. Unlabelled sentences of the task's kind are cheap, so before
+fine-tuning we continue the MLM pretraining on them (Gururangan et al., 2020, "Don't Stop
+Pretraining"): same model, same loss, new text; the labels are never read.
+
+    folder = bert.course_bert()
+    adapted = adapt.adapt_pretraining(folder, unlabelled_texts)      # a new folder, cached
+    clf, tok = classify.BertClassifier.from_pretrained(adapted, num_classes=2, pooling="mean")
+
+The short texts are packed end to end into full blocks (``bert.pack_blocks``), a held-out
+share of them measures the MLM loss before and after, and the result is saved in
+``save_pretrained`` format with ``adaptation.json`` (settings and losses) beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from textft_lib import bert
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """The settings of one adaptation run.
+
+    ``max_steps`` batches of ``batch_size`` packed blocks at peak learning rate ``lr``
+    (linear warm-up and decay); ``held_out_fraction`` of the texts (at least one) is kept
+    out of training to measure the MLM loss on text the run did not see.
+    """
+
+    max_steps: int = 2000
+    lr: float = 1e-3
+    batch_size: int = 32
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.06
+    held_out_fraction: float = 0.05
+    eval_every: int = 500
+    max_eval_blocks: int = 128
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.held_out_fraction < 1:
+            raise ValueError(f"held_out_fraction must be between 0 and 1, got {self.held_out_fraction}")
+        for name in ("max_steps", "batch_size", "eval_every", "max_eval_blocks"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+
+def split_texts(texts: Sequence[str], held_out_fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Shuffle the distinct non-blank ``texts`` with ``seed`` and split off ``held_out_fraction``
+    (at least one text) for evaluation. Returns ``(train_texts, held_out_texts)``."""
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings, not one string")
+    unique = sorted({t.strip() for t in texts if isinstance(t, str) and t.strip()})
+    if len(unique) < 2:
+        raise ValueError(f"domain adaptation needs at least 2 distinct non-blank texts, got {len(unique)}")
+    random.Random(seed).shuffle(unique)
+    n_held = max(1, round(held_out_fraction * len(unique)))
+    return unique[n_held:], unique[:n_held]
+
+
+def prepare(texts: Sequence[str], tokenizer: Any, block_size: int, settings: AdaptConfig) -> bert.PretrainData:
+    """Split ``texts``, pack both parts into ``(N, block_size)`` blocks, cap the held-out ones."""
+    train_texts, held_texts = split_texts(texts, settings.held_out_fraction, settings.seed)
+    train_blocks = bert.pack_blocks(train_texts, tokenizer, block_size)
+    held = bert.pack_blocks(held_texts, tokenizer, block_size)
+    if len(train_blocks) < settings.batch_size:
+        raise ValueError(f"the texts fill {len(train_blocks)} training blocks of {block_size} tokens, fewer than "
+                         f"one batch of {settings.batch_size}: lower batch_size or give more text")
+    if len(held) > settings.max_eval_blocks:
+        held = held[torch.linspace(0, len(held) - 1, settings.max_eval_blocks).round().long()]
+    return bert.PretrainData(tokenizer, train_blocks, held)
+
+
+def cache_key(folder: Path, texts: Sequence[str], settings: AdaptConfig) -> str:
+    """A hash of the starting weights, the texts and the settings."""
+    digest = hashlib.sha256((folder / "model.safetensors").read_bytes())
+    digest.update(json.dumps(list(texts)).encode())
+    digest.update(json.dumps(asdict(settings), sort_keys=True).encode())
+    return digest.hexdigest()[:12]
+
+
+def adapt_pretraining(folder: str | Path, texts: Sequence[str], settings: AdaptConfig | None = None, *,
+                      out: str | Path | None = None, device: Any = None, progress: bool = True,
+                      verbose: bool = False) -> Path:
+    """Continue MLM pretraining of the model in ``folder`` on the unlabelled ``texts``; return
+    the folder of the adapted model (``save_pretrained`` format, loadable by ``bert``,
+    ``classify`` and ``transformers``).
+
+    The result is cached: by default under ``config.cache_dir("bert")``, keyed by the starting
+    weights, the texts and ``settings``, so a second call returns at once. ``out`` names the
+    folder instead. ``adaptation.json`` in it holds the settings and the held-out MLM loss
+    before and after (``loss_before``, ``loss_after``) with the training history.
+    """
+    from textft_lib import config, wordpiece
+
+    folder = Path(folder)
+    settings = settings or AdaptConfig()
+    if not (folder / "model.safetensors").exists():
+        raise FileNotFoundError(f"{folder} holds no model.safetensors: pass a folder written by save_pretrained")
+    target = Path(out) if out is not None else config.cache_dir("bert") / f"adapted-{cache_key(folder, texts, settings)}"
+    if (target / "adaptation.json").exists():
+        return target
+    model, tokenizer = bert.load_pretrained(folder)
+    data = prepare(texts, tokenizer, model.config.max_position_embeddings, settings)
+    device = device if device is not None else config.get_device()
+    model.to(device)
+    collator = bert.MLMCollator(tokenizer)
+    before = bert.evaluate_mlm(model, data.held_out_blocks, collator, seed=settings.seed)
+    run = replace(bert.PretrainConfig(), block_size=model.config.max_position_embeddings, batch_size=settings.batch_size,
+                  lr=settings.lr, weight_decay=settings.weight_decay, warmup_fraction=settings.warmup_fraction,
+                  max_steps=settings.max_steps, eval_every=settings.eval_every,
+                  max_eval_blocks=settings.max_eval_blocks, seed=settings.seed)
+    history = bert.pretrain(model, data, run, device=device, progress=progress, verbose=verbose, cache=None)
+    after = bert.evaluate_mlm(model, data.held_out_blocks, collator, seed=settings.seed)
+    record = {"source": str(folder), "settings": asdict(settings), "texts": len(texts),
+              "train_blocks": len(data.train_blocks), "held_out_blocks": len(data.held_out_blocks),
+              "loss_before": before["loss"], "loss_after": after["loss"],
+              "loss_mask_before": before["loss_mask"], "loss_mask_after": after["loss_mask"],
+              "seconds": history.seconds, "history": history.to_dict()}
+
+    def write(tmp: Path) -> None:
+        bert.save_pretrained(model.cpu(), tokenizer, tmp)
+        (tmp / "adaptation.json").write_text(json.dumps(record, indent=1, default=str))
+
+    return wordpiece.atomic_folder(target, write)
+
+
+def adaptation_record(folder: str | Path) -> dict[str, Any]:
+    """The ``adaptation.json`` of an adapted folder (settings, losses before and after, history)."""
+    path = Path(folder) / "adaptation.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: {folder} was not written by adapt_pretraining")
+    return json.loads(path.read_text())
