@@ -11,6 +11,7 @@ Modules, one job each (import the one you need; nothing heavy loads at package i
 - ``transformer``, ``train``: the Transformer and the training loop (lesson 05)
 - ``bert``: masking, the MLM model, Hugging Face conversion (lesson 06)
 - ``classify``: fine-tuning and using a classifier (lesson 07)
+- ``adapt``: domain-adaptive pretraining on a task's unlabelled text (lesson 07)
 """
 
 __version__ = "0.1.0"

@@ -765,11 +765,9 @@ def pool(hidden: Any, attention_mask: Any = None, how: str = "cls") -> Any:
     if attention_mask.shape != hidden.shape[:2]:
         raise ValueError(f"attention_mask must be (batch, length) = {tuple(hidden.shape[:2])}, "
                          f"got {tuple(attention_mask.shape)}")
-    m = attention_mask.unsqueeze(-1).to(hidden.dtype)                     # (B, L, 1)
-    count = m.sum(1)
-    if bool((count == 0).any()):
-        raise ValueError("a row of attention_mask has no real token: nothing to average")
-    return (hidden * m).sum(1) / count
+    from textft_lib.transformer import masked_mean
+
+    return masked_mean(hidden, attention_mask.bool())                     # lesson 05's padding-aware mean
 
 
 class BertClassifier(nn.Module):
