@@ -12,12 +12,7 @@ pytest.importorskip("transformers")
 from textft_lib import adapt, bert, data, wordpiece  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")      # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

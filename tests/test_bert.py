@@ -14,14 +14,7 @@ transformers = pytest.importorskip("transformers")
 from textft_lib import bert, data, wordpiece  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The models here are tiny: one thread is faster than several, and on a busy
-    machine several threads spin-waiting on each other can be 30x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")      # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

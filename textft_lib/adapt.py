@@ -54,11 +54,17 @@ class AdaptConfig:
     def __post_init__(self) -> None:
         if not 0 < self.held_out_fraction < 1:
             raise ValueError(f"held_out_fraction must be between 0 and 1, got {self.held_out_fraction}")
-        for name in ("max_steps", "batch_size", "eval_every", "max_eval_blocks"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        self.pretrain_config(block_size=3)          # PretrainConfig checks the step and batch counts
+
+    def pretrain_config(self, block_size: int) -> bert.PretrainConfig:
+        """The ``bert.PretrainConfig`` that ``bert.pretrain`` runs with these settings, for a
+        model of ``block_size`` positions (its model-size fields are not used)."""
+        return replace(bert.PretrainConfig(), block_size=block_size, batch_size=self.batch_size, lr=self.lr,
+                       weight_decay=self.weight_decay, warmup_fraction=self.warmup_fraction,
+                       max_steps=self.max_steps, eval_every=self.eval_every,
+                       max_eval_blocks=self.max_eval_blocks, seed=self.seed)
 
 
 def split_texts(texts: Sequence[str], held_out_fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -122,10 +128,7 @@ def adapt_pretraining(folder: str | Path, texts: Sequence[str], settings: AdaptC
     model.to(device)
     collator = bert.MLMCollator(tokenizer)
     before = bert.evaluate_mlm(model, data.held_out_blocks, collator, seed=settings.seed)
-    run = replace(bert.PretrainConfig(), block_size=model.config.max_position_embeddings, batch_size=settings.batch_size,
-                  lr=settings.lr, weight_decay=settings.weight_decay, warmup_fraction=settings.warmup_fraction,
-                  max_steps=settings.max_steps, eval_every=settings.eval_every,
-                  max_eval_blocks=settings.max_eval_blocks, seed=settings.seed)
+    run = settings.pretrain_config(model.config.max_position_embeddings)
     history = bert.pretrain(model, data, run, device=device, progress=progress, verbose=verbose, cache=None)
     after = bert.evaluate_mlm(model, data.held_out_blocks, collator, seed=settings.seed)
     record = {"source": str(folder), "settings": asdict(settings), "texts": len(texts),

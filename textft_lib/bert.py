@@ -67,13 +67,7 @@ def make_blocks(texts: Iterable[str], tokenizer: Any, block_size: int = 128) -> 
         blocks = make_blocks(train_texts, tokenizer, block_size=128)   # (N, 128)
         attention_mask = blocks != tokenizer.pad_token_id              # True = real token
     """
-    texts = [t for t in texts if t and t.strip()]
-    if not texts:
-        raise ValueError("make_blocks needs at least one non-empty text")
-    # verbose=False: articles are longer than model_max_length, which is fine before cutting
-    encoded = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
-    if not any(encoded):
-        raise ValueError("make_blocks: the texts tokenized to nothing")
+    encoded = _encode_texts(texts, tokenizer, "make_blocks")
     return torch.cat([make_blocks_from_ids(ids, tokenizer, block_size) for ids in encoded if ids])
 
 
@@ -92,12 +86,20 @@ def pack_blocks(texts: Iterable[str], tokenizer: Any, block_size: int = 128) -> 
 
         blocks = pack_blocks(["a fine film .", "dull ."], tokenizer, block_size=8)   # (1, 8)
     """
+    encoded = _encode_texts(texts, tokenizer, "pack_blocks")
+    return make_blocks_from_ids([i for ids in encoded for i in ids], tokenizer, block_size)
+
+
+def _encode_texts(texts: Iterable[str], tokenizer: Any, caller: str) -> list[list[int]]:
+    """The token ids of the non-blank ``texts`` (no special tokens); raises when nothing is left."""
     texts = [t for t in texts if t and t.strip()]
     if not texts:
-        raise ValueError("pack_blocks needs at least one non-empty text")
+        raise ValueError(f"{caller} needs at least one non-empty text")
+    # verbose=False: articles are longer than model_max_length, which is fine before cutting
     encoded = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
-    stream = [i for ids in encoded for i in ids]
-    return make_blocks_from_ids(stream, tokenizer, block_size)
+    if not any(encoded):
+        raise ValueError(f"{caller}: the texts tokenized to nothing")
+    return encoded
 
 
 def make_blocks_from_ids(ids: Sequence[int], tokenizer: Any, block_size: int) -> Tensor:
