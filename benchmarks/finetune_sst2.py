@@ -3,7 +3,7 @@
 Reads SST-2 from ``TEXTFT_DATA_DIR/sst2`` (train.tsv, dev.tsv, test.tsv; see
 ``data.load_sst2``), trains every method of lesson 07 on the same class-balanced subsample
 of the training set, and reports dev and test accuracy, training time and the device, in
-one run. On a CPU the default subsample keeps it to about half an hour on 2 cores.
+one run. On a CPU the default subsample keeps it to about an hour on 2 cores.
 
     TEXTFT_DATA_DIR=../shared/data python benchmarks/finetune_sst2.py            # CPU: 4000 sentences
     TEXTFT_DATA_DIR=../shared/data python benchmarks/finetune_sst2.py --max-train 0   # all 67k (GPU)
@@ -14,6 +14,9 @@ Transformer from scratch; the course BERT fine-tuned through
 ``BertForSequenceClassification`` and through our encoder + [CLS] head; the course BERT with
 a frozen encoder; and a learning rate that is too high. The pretraining lift compares the
 same architecture and budget from pretrained and from random weights over several seeds.
+A learning curve then trains TF-IDF, the Transformer from scratch and the best course-BERT
+recipe on 1,000, 2,000, the subsample and all 67k labelled phrases (``--curve``); the
+all-67k point alone takes about 20 minutes on 2 cores.
 
 Writes ``assets/benchmarks/finetune_sst2.json`` (``--out`` to change it).
 """
@@ -52,6 +55,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--adapt-steps", type=int, default=2000,
                    help="steps of domain-adaptive MLM on the unlabelled SST-2 training phrases (0 = skip)")
     p.add_argument("--adapt-lr", type=float, default=1e-3)
+    p.add_argument("--curve", type=int, nargs="*", default=[1000, 2000, 0],
+                   help="extra training-set sizes for the learning curve (0 = all 67k; none = skip)")
+    p.add_argument("--curve-full-seeds", type=int, default=1,
+                   help="seeds for the all-67k point of the curve (the first ones of --seeds; it is the slow one)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--out", type=Path, default=None)
     return p.parse_args(argv)
@@ -112,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---------------------------------------------------------------- fine-tuning
     def finetune(name: str, model, *, lr_body: float, lr_head: float, seed: int = 0, frozen: bool = False,
-                 patience: int | None = args.patience, record: bool = True) -> tuple[dict, classify.Classifier]:
-        h = classify.finetune(model, tokenizer, ds.train, ds.validation, lr_body=lr_body, lr_head=lr_head,
+                 patience: int | None = args.patience, record: bool = True, train=None
+                 ) -> tuple[dict, classify.Classifier]:
+        h = classify.finetune(model, tokenizer, ds.train if train is None else train, ds.validation, lr_body=lr_body, lr_head=lr_head,
                               epochs=args.epochs, batch_size=args.batch_size, patience=patience, frozen_body=frozen,
                               max_length=max_length, seed=seed, cache="bench_finetune_sst2", device=device,
                               progress=False)
@@ -154,12 +162,12 @@ def main(argv: list[str] | None = None) -> int:
 
     scratch_cfg = dict(d_model=128, n_heads=4, num_layers=2, d_ff=256)
 
-    def scratch_model():
-        torch.manual_seed(0)
+    def scratch_model(seed: int = 0):
+        torch.manual_seed(seed)
         return transformer.EncoderClassifier(len(tokenizer), 2, **scratch_cfg, dropout=args.dropout,
                                              max_len=max_length, pad_id=tokenizer.pad_token_id)
 
-    best_on_dev("Transformer from scratch (lesson 05)", scratch_model, args.lr_scratch, 1.0)
+    lr_scratch = best_on_dev("Transformer from scratch (lesson 05)", scratch_model, args.lr_scratch, 1.0)
     lr_encoder, lr_head = best_on_dev("course BERT (transformers)", lambda: pretrained(0), args.lr_encoder,
                                       args.head_factor)
     lr_random = best_on_dev("random-init BERT (lr chosen on dev)", lambda: random_init(0), args.lr_encoder,
@@ -181,10 +189,11 @@ def main(argv: list[str] | None = None) -> int:
             return model
         return make
 
+    cfg = bert.BertConfig.from_hf(AutoConfig.from_pretrained(folder))       # sizes only, no weights read
+
     def ours_random(pooling: str):
         def make(seed: int = 0):
             torch.manual_seed(seed)
-            cfg = bert.load_pretrained(folder)[0].config
             return classify.BertClassifier(replace(cfg, hidden_dropout_prob=args.dropout), 2, dropout=args.dropout,
                                            pooling=pooling)
         return make
@@ -224,7 +233,6 @@ def main(argv: list[str] | None = None) -> int:
     lift["lr_pretrained"], lift["lr_random"] = [lr_encoder, lr_head], list(lr_random)
     lift["lift_mean"] = lift["pretrained_test_mean"] - lift["random_test_mean"]
     lift["lift_dev_mean"] = lift["pretrained_dev_mean"] - lift["random_dev_mean"]
-    spread = max(lift["pretrained_test_std"], lift["random_test_std"])
     rows.append({"method": f"random-init BERT, same budget (mean of {len(args.seeds)} seeds)",
                  "dev_accuracy": lift["random_dev_mean"], "test_accuracy": lift["random_test_mean"],
                  "train_seconds": round(float(np.mean([r["seconds"] for r in runs["random"]])), 2)})
@@ -243,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             accs.append(r)
             print(f"  seeds: {name:<48} seed {seed}  dev {r['dev']:.4f}  test {r['test']:.4f}", flush=True)
         seeds_of[name] = {"lr": list(recipe_lr[name]), "dev": [r["dev"] for r in accs],
-                          "test": [r["test"] for r in accs],
+                          "test": [r["test"] for r in accs], "seconds": [r["seconds"] for r in accs],
                           "test_mean": float(np.mean([r["test"] for r in accs])),
                           "test_std": float(np.std([r["test"] for r in accs])),
                           "dev_mean": float(np.mean([r["dev"] for r in accs]))}
@@ -262,6 +270,37 @@ def main(argv: list[str] | None = None) -> int:
     print(f"best course-BERT recipe on dev: {best_name}: test {best['test_mean']:.4f} ± {best['test_std']:.4f}; "
           f"lift over random init with the same head {mean_lift['lift_mean']:+.4f}, over the best random-init "
           f"recipe {mean_lift['lift_over_best_random_recipe']:+.4f}")
+
+    # ---------------------------------------------------------------- learning curve
+    # TF-IDF, the Transformer from scratch and the best course-BERT recipe, each at the setting chosen above,
+    # trained on more or fewer labelled phrases (the adaptation text stays all 67k unlabelled phrases).
+    sizes = sorted({len(ds.train), *(n or len(full_train) for n in args.curve)}) if args.curve else []
+    curve = []
+    for n in sizes:
+        split = {len(ds.train): ds.train, len(full_train): full_train}.get(n)
+        split = split or classify.load_dataset("sst2", max_train=n).train
+        seeds = args.seeds[:args.curve_full_seeds] if n == len(full_train) else args.seeds
+        t = time.perf_counter()
+        m = classify.fit_tfidf_logreg(split.texts, split.labels, ds.validation.texts, ds.validation.labels)
+        tfidf = {"dev": [classify.accuracy(ds.validation.labels, m.predict(ds.validation.texts))],
+                 "test": [classify.accuracy(ds.test.labels, m.predict(ds.test.texts))],
+                 "seconds": [time.perf_counter() - t]}
+        point = {"train_size": n, "seeds": seeds, "TF-IDF + LR": tfidf}
+        for name, make, (lb, lh) in (("Transformer from scratch", scratch_model, lr_scratch),
+                                     (best_name, recipes[best_name], recipe_lr[best_name])):
+            if n == len(ds.train) and name == best_name:
+                point[name] = {**{k: best[k] for k in ("dev", "test")}, "seconds": best["seconds"]}
+                continue
+            runs_n = [finetune(name, make(seed), lr_body=lb, lr_head=lh, seed=seed, record=False, train=split)[0]
+                      for seed in seeds]
+            point[name] = {k: [r[k] for r in runs_n] for k in ("dev", "test", "seconds")}
+        for name in ("TF-IDF + LR", "Transformer from scratch", best_name):
+            r = point[name]
+            r["test_mean"], r["test_std"] = float(np.mean(r["test"])), float(np.std(r["test"]))
+            print(f"  curve: {n:>6} labelled  {name:<48} test {r['test_mean']:.4f} ± {r['test_std']:.4f} "
+                  f"({len(r['test'])} run(s))", flush=True)
+        point["bert_minus_tfidf"] = point[best_name]["test_mean"] - tfidf["test"][0]
+        curve.append(point)
 
     by = {r["method"]: r for r in rows}
     bert_test = best["test_mean"]
@@ -289,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         "pretraining_lift": lift,
         "mean_pooling_lift": mean_lift,
         "domain_adaptation": adaptation,
+        "learning_curve": {"recipe": best_name, "points": curve,
+                           "note": "one subsample per size (class-balanced, seed 0); TF-IDF is deterministic; "
+                                   f"the all-{len(full_train)} point uses {args.curve_full_seeds} seed(s)"},
         "goals": goals,
     }
     out = args.out or config.assets_dir("benchmarks") / "finetune_sst2.json"
