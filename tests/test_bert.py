@@ -376,3 +376,37 @@ def test_new_model_starts_as_the_settings_say(tokenizer, texts):
     assert abs(first - unigram) < 0.5 < bert.evaluate_mlm(plain, blocks[:32], collator)["loss"] - unigram
     with pytest.raises(ValueError, match="init must be one of"):
         bert.PretrainConfig(init="xavier")
+
+
+def test_mask_word_scores_matches_the_full_logits(tokenizer):
+    torch.manual_seed(0)
+    model = bert.BertForMLM(tiny_config()).eval()
+    words = [w for w in ("the", "and", "of") if len(tokenizer.tokenize(w)) == 1][:2]
+    assert len(words) == 2
+    texts = ["a short text", "a much longer text that goes on " * 10, "x"]
+    scores = bert.mask_word_scores(model, tokenizer, texts, "{} it was [MASK] .", words, batch_size=2)
+    assert scores.shape == (3, 2) and bool((scores <= 0).all())
+    # the same numbers from the whole model, one text at a time, unpadded
+    for text, row in zip(texts, scores):
+        ids = [tokenizer.cls_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"]]
+        tail = tokenizer(" it was [MASK] .", add_special_tokens=False)["input_ids"] + [tokenizer.sep_token_id]
+        ids = torch.tensor([ids[:32 - len(tail)] + tail])                 # the long text is cut, the blank kept
+        logp = model(ids)[0, ids[0] == tokenizer.mask_token_id].log_softmax(-1)[0]
+        assert torch.allclose(row, logp[tokenizer.convert_tokens_to_ids(words)], atol=1e-5)
+
+
+def test_mask_word_scores_bad_input(tokenizer):
+    model = bert.BertForMLM(tiny_config()).eval()
+    word = next(w for w in ("the", "and", "of") if len(tokenizer.tokenize(w)) == 1)
+    with pytest.raises(ValueError, match="non-empty list"):
+        bert.mask_word_scores(model, tokenizer, [], "{} [MASK]", [word])
+    with pytest.raises(ValueError, match="empty or not strings"):
+        bert.mask_word_scores(model, tokenizer, ["ok", " "], "{} [MASK]", [word])
+    with pytest.raises(ValueError, match="exactly one"):
+        bert.mask_word_scores(model, tokenizer, ["ok"], "{} and no blank", [word])
+    with pytest.raises(ValueError, match="only the template"):
+        bert.mask_word_scores(model, tokenizer, ["a [MASK] here"], "{} [MASK]", [word])
+    with pytest.raises(ValueError, match="not one token"):
+        bert.mask_word_scores(model, tokenizer, ["ok"], "{} [MASK]", ["zzqxjv"])
+    with pytest.raises(ValueError, match="no room"):
+        bert.mask_word_scores(model, tokenizer, ["ok"], "{} [MASK] " + "and " * 40, [word])

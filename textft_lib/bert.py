@@ -20,7 +20,9 @@ Pieces, in the order the lesson builds them:
   ``new_model`` applies them when ``PretrainConfig.init == "offset_heads"``;
 * **training**: ``evaluate_mlm`` (with the loss split by what the input showed),
   ``pretrain`` (on ``textft_lib.train.fit``) and ``course_bert()``, the cached pretrained
-  model that lesson 07 fine-tunes.
+  model that lesson 07 fine-tunes;
+* **using it**: ``fill_mask`` (the top guesses for a blank) and ``mask_word_scores`` (a
+  zero-shot probe: how likely chosen words are in the blank of a template).
 
 Example::
 
@@ -747,6 +749,59 @@ def fill_mask(model: BertForMLM, tokenizer: Any, text: str, *, top_k: int = 5) -
     top = probs.topk(top_k, dim=-1)
     return [[(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ix)]
             for ps, ix in zip(top.values, top.indices)]
+
+
+@torch.no_grad()
+def mask_word_scores(model: BertForMLM, tokenizer: Any, texts: Sequence[str], template: str,
+                     words: Sequence[str], *, batch_size: int = 64) -> Tensor:
+    """Zero-shot probe: how strongly the MLM puts each of ``words`` in the blank of a template.
+
+    ``template`` holds ``{}`` where the text goes and one ``[MASK]`` outside it, e.g.
+    ``"{} it was [MASK] ."``. Every word must be a single token of the vocabulary. A long
+    text is cut from its end so that the template (and its blank) always fits.
+    Returns ``(N, K)`` log-probabilities: row n, column k is log P(words[k]) at the blank
+    of the template filled with texts[n] (normalised over the whole vocabulary). Example::
+
+        scores = mask_word_scores(model, tok, ["a dull film"], "{} it was [MASK] .", ["bad", "good"])
+        scores.argmax(1)                                  # tensor([0]) if the model knows sentiment
+    """
+    if isinstance(texts, str) or len(texts) == 0:
+        raise ValueError("mask_word_scores needs a non-empty list of texts")
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+    if bad:
+        raise ValueError(f"texts at positions {bad[:5]} are empty or not strings")
+    if any(tokenizer.mask_token in t for t in texts):
+        raise ValueError(f"a text contains {tokenizer.mask_token}: only the template may hold the blank")
+    if template.count("{}") != 1 or template.count(tokenizer.mask_token) != 1:
+        raise ValueError(f"the template needs exactly one '{{}}' and one {tokenizer.mask_token}, got {template!r}")
+    check_tokenizer(model, tokenizer)
+    word_ids = []
+    for w in words:
+        pieces = tokenizer.tokenize(w)
+        if len(pieces) != 1 or tokenizer.convert_tokens_to_ids(pieces[0]) == tokenizer.unk_token_id:
+            raise ValueError(f"{w!r} is not one token of the vocabulary (it becomes {pieces})")
+        word_ids.append(tokenizer.convert_tokens_to_ids(pieces[0]))
+    prefix, suffix = (tokenizer(part, add_special_tokens=False)["input_ids"] for part in template.split("{}"))
+    room = model.config.max_position_embeddings - len(prefix) - len(suffix) - 2
+    if room < 1:
+        raise ValueError(f"the template takes {len(prefix) + len(suffix) + 2} of the model's "
+                         f"{model.config.max_position_embeddings} positions: no room for a text")
+    rows = [[tokenizer.cls_token_id, *prefix, *tokenizer(t, add_special_tokens=False)["input_ids"][:room], *suffix,
+             tokenizer.sep_token_id] for t in texts]
+    was_training, device = model.training, next(model.parameters()).device
+    model.eval()
+    out = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        width = max(map(len, chunk))
+        ids = torch.tensor([r + [tokenizer.pad_token_id] * (width - len(r)) for r in chunk], device=device)
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in chunk], device=device)
+        where = ids == tokenizer.mask_token_id                                      # one True per row
+        h = model.bert(ids, mask)[where]                                            # (b, d)
+        log_probs = model.head(h, model.decoder_weight).log_softmax(-1)             # (b, V)
+        out.append(log_probs[:, word_ids].cpu())
+    model.train(was_training)
+    return torch.cat(out)                                                           # (N, K)
 
 
 def fixed_mask_batches(blocks: Tensor, collator: MLMCollator, *, batch_size: int = 64,
