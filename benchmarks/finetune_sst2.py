@@ -15,9 +15,10 @@ Transformer from scratch; the course BERT fine-tuned through
 a frozen encoder; and a learning rate that is too high. The pretraining lift compares the
 same architecture and budget from pretrained and from random weights over several seeds.
 A zero-shot probe asks the pretrained MLM itself ("<review> it was [MASK] .": good or
-bad?) before any fine-tuning. A learning curve then trains TF-IDF, the Transformer from scratch and the best course-BERT
-recipe on 1,000, 2,000, the subsample and all 67k labelled phrases (``--curve``); the
-all-67k point alone takes about 20 minutes on 2 cores.
+bad?) before any fine-tuning. A learning curve then trains TF-IDF, the Transformer from
+scratch and the best course-BERT recipe, at the settings chosen on the subsample, on 1,000,
+2,000, the subsample and all 67k labelled phrases (``--curve``); the all-67k point alone
+takes about 15 minutes on 2 cores.
 
 Writes ``assets/benchmarks/finetune_sst2.json`` (``--out`` to change it).
 """
@@ -35,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from textft_lib import adapt, bert, classify, config, transformer
+from textft_lib import adapt, bert, classify, config, data, transformer
 
 
 #: The zero-shot probe: the MLM fills the blank; label 0 is "bad", label 1 "good".
@@ -67,7 +68,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seeds for the all-67k point of the curve (the first ones of --seeds; it is the slow one)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--out", type=Path, default=None)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if any(n < 0 or n == 1 for n in args.curve):
+        p.error(f"--curve sizes must be 0 (all) or at least 2 labelled phrases, got {args.curve}")
+    if not 1 <= args.curve_full_seeds <= len(args.seeds):
+        p.error(f"--curve-full-seeds must be between 1 and the number of --seeds ({len(args.seeds)})")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,12 +131,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---------------------------------------------------------------- fine-tuning
     def finetune(name: str, model, *, lr_body: float, lr_head: float, seed: int = 0, frozen: bool = False,
-                 patience: int | None = args.patience, record: bool = True, train=None
+                 patience: int | None = args.patience, record: bool = True, train: data.Split | None = None
                  ) -> tuple[dict, classify.Classifier]:
-        h = classify.finetune(model, tokenizer, ds.train if train is None else train, ds.validation, lr_body=lr_body, lr_head=lr_head,
-                              epochs=args.epochs, batch_size=args.batch_size, patience=patience, frozen_body=frozen,
-                              max_length=max_length, seed=seed, cache="bench_finetune_sst2", device=device,
-                              progress=False)
+        h = classify.finetune(model, tokenizer, ds.train if train is None else train, ds.validation, lr_body=lr_body,
+                              lr_head=lr_head, epochs=args.epochs, batch_size=args.batch_size, patience=patience,
+                              frozen_body=frozen, max_length=max_length, seed=seed, cache="bench_finetune_sst2",
+                              device=device, progress=False)
         clf = classify.Classifier(model, tokenizer, ds.label_names, max_length=max_length)
         dev, test = clf.predict(ds.validation.texts).labels, clf.predict(ds.test.texts).labels
         extra = {"best_epoch": h.best["epoch"], "epochs_run": len(h.evals), "lr_body": lr_body, "lr_head": lr_head,
@@ -218,25 +224,26 @@ def main(argv: list[str] | None = None) -> int:
               f"blocks): held-out MLM loss {record['loss_before']:.3f} -> {record['loss_after']:.3f}, "
               f"{record['seconds']:.0f} s (this call {time.perf_counter() - t:.0f} s)", flush=True)
         recipes["course BERT + domain-adaptive MLM, mean pooling"] = ours_from(adapted, "mean")
+    recipe_lr = {name: best_on_dev(name, make, args.lr_encoder, args.head_factor) for name, make in recipes.items()}
+
     # ---------------------------------------------------------------- zero-shot probe
     # Before any fine-tuning: does the MLM's blank in "<review> it was [MASK] ." lean to "good" for positive
     # reviews? ROC AUC of log P(good) - log P(bad) over the test sentences: 0.5 = no signal.
     from sklearn.metrics import roc_auc_score
 
-    zero_shot = {"template": ZERO_SHOT_TEMPLATE, "words": list(ZERO_SHOT_WORDS), "split": "test"}
-    for name, source in (("course BERT", folder), ("course BERT + domain-adaptive MLM", adaptation and adapted)):
-        if not source:
+    zero_shot = {"template": ZERO_SHOT_TEMPLATE, "words": list(ZERO_SHOT_WORDS), "split": "test", "models": {}}
+    for name, source in (("course BERT", folder),
+                         ("course BERT + domain-adaptive MLM", adapted if args.adapt_steps else None)):
+        if source is None:
             continue
         mlm, mlm_tok = bert.load_pretrained(source)
         scores = bert.mask_word_scores(mlm.to(device), mlm_tok, ds.test.texts, ZERO_SHOT_TEMPLATE, ZERO_SHOT_WORDS)
         margin = (scores[:, 1] - scores[:, 0]).numpy()
-        zero_shot[name] = {"accuracy": classify.accuracy(ds.test.labels, (margin > 0).astype(int)),
-                           "share_good": float((margin > 0).mean()),
-                           "roc_auc": float(roc_auc_score(ds.test.labels, margin))}
-        print(f"zero-shot probe, {name}: accuracy {zero_shot[name]['accuracy']:.4f}, answers 'good' "
-              f"{zero_shot[name]['share_good']:.0%} of the time, ROC AUC {zero_shot[name]['roc_auc']:.3f}", flush=True)
-
-    recipe_lr = {name: best_on_dev(name, make, args.lr_encoder, args.head_factor) for name, make in recipes.items()}
+        probe = {"accuracy": classify.accuracy(ds.test.labels, (margin > 0).astype(int)),
+                 "share_good": float((margin > 0).mean()), "roc_auc": float(roc_auc_score(ds.test.labels, margin))}
+        zero_shot["models"][name] = probe
+        print(f"zero-shot probe, {name}: accuracy {probe['accuracy']:.4f}, answers 'good' "
+              f"{probe['share_good']:.0%} of the time, ROC AUC {probe['roc_auc']:.3f}", flush=True)
 
     # ---------------------------------------------------------------- pretraining lift
     runs = {"pretrained": [], "random": []}
@@ -298,18 +305,20 @@ def main(argv: list[str] | None = None) -> int:
     # ---------------------------------------------------------------- learning curve
     # TF-IDF, the Transformer from scratch and the best course-BERT recipe, each at the setting chosen above,
     # trained on more or fewer labelled phrases (the adaptation text stays all 67k unlabelled phrases).
-    sizes = sorted({len(ds.train), *(n or len(full_train) for n in args.curve)}) if args.curve else []
+    wanted = [min(n or len(full_train), len(full_train)) for n in args.curve]       # 0 and too large mean all
+    sizes = sorted({len(ds.train), *wanted}) if args.curve else []
     curve = []
     for n in sizes:
         split = {len(ds.train): ds.train, len(full_train): full_train}.get(n)
         split = split or classify.load_dataset("sst2", max_train=n).train
-        seeds = args.seeds[:args.curve_full_seeds] if n == len(full_train) else args.seeds
+        few_seeds = n == len(full_train) and n != len(ds.train)         # the slow point, unless it is the subsample
+        seeds = args.seeds[:args.curve_full_seeds] if few_seeds else args.seeds
         t = time.perf_counter()
         m = classify.fit_tfidf_logreg(split.texts, split.labels, ds.validation.texts, ds.validation.labels)
         tfidf = {"dev": [classify.accuracy(ds.validation.labels, m.predict(ds.validation.texts))],
                  "test": [classify.accuracy(ds.test.labels, m.predict(ds.test.texts))],
                  "seconds": [time.perf_counter() - t]}
-        point = {"train_size": n, "seeds": seeds, "TF-IDF + LR": tfidf}
+        point = {"train_size": len(split), "seeds": seeds, "TF-IDF + LR": tfidf}
         for name, make, (lb, lh) in (("Transformer from scratch", scratch_model, lr_scratch),
                                      (best_name, recipes[best_name], recipe_lr[best_name])):
             if n == len(ds.train) and name == best_name:
@@ -331,8 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     goals = {
         "recipe": best_name,
         "course_bert_beats_tfidf_same_data": bert_test > by["TF-IDF + LR"]["test_accuracy"],
-        "course_bert_beats_scratch_transformer": bert_test > by["Transformer from scratch (lesson 05)"]["test_accuracy"],
-        "lift_positive_and_larger_than_seed_spread": 0 < mean_lift["lift_mean"] and mean_lift["spread"] < mean_lift["lift_mean"],
+        "course_bert_beats_scratch_transformer":
+            bert_test > by["Transformer from scratch (lesson 05)"]["test_accuracy"],
+        "lift_positive_and_larger_than_seed_spread":
+            0 < mean_lift["lift_mean"] and mean_lift["spread"] < mean_lift["lift_mean"],
         "beats_every_random_init_recipe": mean_lift["lift_over_best_random_recipe"] > 0,
     }
     for goal, ok in goals.items():

@@ -386,6 +386,11 @@ def test_mask_word_scores_matches_the_full_logits(tokenizer):
     texts = ["a short text", "a much longer text that goes on " * 10, "x"]
     scores = bert.mask_word_scores(model, tokenizer, texts, "{} it was [MASK] .", words, batch_size=2)
     assert scores.shape == (3, 2) and bool((scores <= 0).all())
+    # short texts: the same as the filled-in template tokenized in one piece
+    for text, row in zip(texts[::2], scores[::2]):
+        ids = tokenizer(f"{text} it was [MASK] .", return_tensors="pt")["input_ids"]
+        logp = model(ids)[0, ids[0] == tokenizer.mask_token_id].log_softmax(-1)[0]
+        assert torch.allclose(row, logp[tokenizer.convert_tokens_to_ids(words)], atol=1e-5)
     # the same numbers from the whole model, one text at a time, unpadded
     for text, row in zip(texts, scores):
         ids = [tokenizer.cls_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"]]
@@ -406,7 +411,24 @@ def test_mask_word_scores_bad_input(tokenizer):
         bert.mask_word_scores(model, tokenizer, ["ok"], "{} and no blank", [word])
     with pytest.raises(ValueError, match="only the template"):
         bert.mask_word_scores(model, tokenizer, ["a [MASK] here"], "{} [MASK]", [word])
-    with pytest.raises(ValueError, match="not one token"):
+    with pytest.raises(ValueError, match="no tokens"):
+        bert.mask_word_scores(model, tokenizer, ["ok", "\u200b"], "{} [MASK]", [word])
+    with pytest.raises(ValueError, match="not one ordinary token"):
         bert.mask_word_scores(model, tokenizer, ["ok"], "{} [MASK]", ["zzqxjv"])
+    with pytest.raises(ValueError, match="not one ordinary token"):
+        bert.mask_word_scores(model, tokenizer, ["ok"], "{} [MASK]", ["[SEP]"])
+    with pytest.raises(ValueError, match="non-empty list of words"):
+        bert.mask_word_scores(model, tokenizer, ["ok"], "{} [MASK]", word)             # a string, not a list
+    with pytest.raises(ValueError, match="non-empty list of words"):
+        bert.mask_word_scores(model, tokenizer, ["ok"], "{} [MASK]", [])
+    with pytest.raises(ValueError, match="batch_size"):
+        bert.mask_word_scores(model, tokenizer, ["ok"], "{} [MASK]", [word], batch_size=0)
+    # a character outside the vocabulary becomes [UNK]: that is a text, not an error
+    assert bert.mask_word_scores(model, tokenizer, ["ok \u2603"], "{} [MASK]", [word]).shape == (1, 1)
+    # the model's mode is restored, also after an error inside the batch loop
+    model.train()
+    with pytest.raises(Exception):
+        bert.mask_word_scores(model, tokenizer, ["ok"] * 3, "{} [MASK]", [word], batch_size=1.5)
+    assert model.training
     with pytest.raises(ValueError, match="no room"):
         bert.mask_word_scores(model, tokenizer, ["ok"], "{} [MASK] " + "and " * 40, [word])

@@ -757,52 +757,61 @@ def mask_word_scores(model: BertForMLM, tokenizer: Any, texts: Sequence[str], te
     """Zero-shot probe: how strongly the MLM puts each of ``words`` in the blank of a template.
 
     ``template`` holds ``{}`` where the text goes and one ``[MASK]`` outside it, e.g.
-    ``"{} it was [MASK] ."``. Every word must be a single token of the vocabulary. A long
+    ``"{} it was [MASK] ."``; keep spaces around ``{}``, since the text and the template are
+    tokenized apart. Every word must be a single, ordinary token of the vocabulary. A long
     text is cut from its end so that the template (and its blank) always fits.
-    Returns ``(N, K)`` log-probabilities: row n, column k is log P(words[k]) at the blank
-    of the template filled with texts[n] (normalised over the whole vocabulary). Example::
+    Returns ``(N, K)`` log-probabilities on the CPU: row n, column k is log P(words[k]) at the
+    blank of the template filled with texts[n] (normalised over the whole vocabulary). Example::
 
         scores = mask_word_scores(model, tok, ["a dull film"], "{} it was [MASK] .", ["bad", "good"])
         scores.argmax(1)                                  # tensor([0]) if the model knows sentiment
     """
     if isinstance(texts, str) or len(texts) == 0:
         raise ValueError("mask_word_scores needs a non-empty list of texts")
+    if isinstance(words, str) or len(words) == 0:
+        raise ValueError(f"words must be a non-empty list of words, got {words!r}")
+    if not isinstance(template, str) or template.count("{}") != 1 or template.count(tokenizer.mask_token) != 1:
+        raise ValueError(f"the template needs exactly one '{{}}' and one {tokenizer.mask_token}, got {template!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    check_tokenizer(model, tokenizer)
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
     if bad:
         raise ValueError(f"texts at positions {bad[:5]} are empty or not strings")
-    if any(tokenizer.mask_token in t for t in texts):
-        raise ValueError(f"a text contains {tokenizer.mask_token}: only the template may hold the blank")
-    if template.count("{}") != 1 or template.count(tokenizer.mask_token) != 1:
-        raise ValueError(f"the template needs exactly one '{{}}' and one {tokenizer.mask_token}, got {template!r}")
-    check_tokenizer(model, tokenizer)
+    specials = set(tokenizer.all_special_ids)
+    encoded = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+    for i, ids in enumerate(encoded):
+        if not ids or (specials - {tokenizer.unk_token_id}).intersection(ids):
+            raise ValueError(f"text at position {i} ({texts[i][:40]!r}) becomes no tokens or holds a special "
+                             f"token such as {tokenizer.mask_token}: only the template may hold the blank")
     word_ids = []
     for w in words:
         pieces = tokenizer.tokenize(w)
-        if len(pieces) != 1 or tokenizer.convert_tokens_to_ids(pieces[0]) == tokenizer.unk_token_id:
-            raise ValueError(f"{w!r} is not one token of the vocabulary (it becomes {pieces})")
-        word_ids.append(tokenizer.convert_tokens_to_ids(pieces[0]))
+        wid = tokenizer.convert_tokens_to_ids(pieces[0]) if len(pieces) == 1 else None
+        if wid is None or wid in specials:
+            raise ValueError(f"{w!r} is not one ordinary token of the vocabulary (it becomes {pieces})")
+        word_ids.append(wid)
     prefix, suffix = (tokenizer(part, add_special_tokens=False)["input_ids"] for part in template.split("{}"))
     room = model.config.max_position_embeddings - len(prefix) - len(suffix) - 2
     if room < 1:
         raise ValueError(f"the template takes {len(prefix) + len(suffix) + 2} of the model's "
                          f"{model.config.max_position_embeddings} positions: no room for a text")
-    rows = [[tokenizer.cls_token_id, *prefix, *tokenizer(t, add_special_tokens=False)["input_ids"][:room], *suffix,
-             tokenizer.sep_token_id] for t in texts]
+    rows = [[tokenizer.cls_token_id, *prefix, *ids[:room], *suffix, tokenizer.sep_token_id] for ids in encoded]
     was_training, device = model.training, next(model.parameters()).device
     model.eval()
     out = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start:start + batch_size]
-        width = max(map(len, chunk))
-        ids = torch.tensor([r + [tokenizer.pad_token_id] * (width - len(r)) for r in chunk], device=device)
-        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in chunk], device=device)
-        where = ids == tokenizer.mask_token_id                                      # one True per row
-        h = model.bert(ids, mask)[where]                                            # (b, d)
-        log_probs = model.head(h, model.decoder_weight).log_softmax(-1)             # (b, V)
-        out.append(log_probs[:, word_ids].cpu())
-    model.train(was_training)
+    try:
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            width = max(map(len, chunk))
+            ids = torch.tensor([r + [tokenizer.pad_token_id] * (width - len(r)) for r in chunk], device=device)
+            mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in chunk], device=device)
+            h = model.bert(ids, mask)[ids == tokenizer.mask_token_id]               # (b, d): one blank per row
+            log_probs = model.head(h, model.decoder_weight).log_softmax(-1)         # (b, V)
+            out.append(log_probs[:, word_ids].cpu())
+    finally:
+        model.train(was_training)
     return torch.cat(out)                                                           # (N, K)
-
 
 def fixed_mask_batches(blocks: Tensor, collator: MLMCollator, *, batch_size: int = 64,
                        seed: int = 0) -> list[dict[str, Tensor]]:
