@@ -24,8 +24,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
-
 from textft_lib import bert
 
 
@@ -88,9 +86,7 @@ def prepare(texts: Sequence[str], tokenizer: Any, block_size: int, settings: Ada
     if len(train_blocks) < settings.batch_size:
         raise ValueError(f"the texts fill {len(train_blocks)} training blocks of {block_size} tokens, fewer than "
                          f"one batch of {settings.batch_size}: lower batch_size or give more text")
-    if len(held) > settings.max_eval_blocks:
-        held = held[torch.linspace(0, len(held) - 1, settings.max_eval_blocks).round().long()]
-    return bert.PretrainData(tokenizer, train_blocks, held)
+    return bert.PretrainData(tokenizer, train_blocks, bert.evenly_spaced(held, settings.max_eval_blocks))
 
 
 def cache_key(folder: Path, texts: Sequence[str], settings: AdaptConfig) -> str:

@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from textft_lib.text import pad_batch
 from textft_lib.transformer import TransformerEncoderLayer, check_token_ids
 
 #: The label value that ``F.cross_entropy`` ignores: positions that were not masked.
@@ -802,10 +803,8 @@ def mask_word_scores(model: BertForMLM, tokenizer: Any, texts: Sequence[str], te
     out = []
     try:
         for start in range(0, len(rows), batch_size):
-            chunk = rows[start:start + batch_size]
-            width = max(map(len, chunk))
-            ids = torch.tensor([r + [tokenizer.pad_token_id] * (width - len(r)) for r in chunk], device=device)
-            mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in chunk], device=device)
+            ids, mask = pad_batch(rows[start:start + batch_size], pad_id=tokenizer.pad_token_id)   # (b, L)
+            ids, mask = ids.to(device), mask.to(device)
             h = model.bert(ids, mask)[ids == tokenizer.mask_token_id]               # (b, d): one blank per row
             log_probs = model.head(h, model.decoder_weight).log_softmax(-1)         # (b, V)
             out.append(log_probs[:, word_ids].cpu())
@@ -973,10 +972,15 @@ def prepare_data(settings: PretrainConfig) -> PretrainData:
                                            model_max_length=settings.block_size)
     train_blocks = make_blocks(train_texts, tokenizer, settings.block_size)
     held = make_blocks(held_texts, tokenizer, settings.block_size)
-    if len(held) > settings.max_eval_blocks:
-        keep = torch.linspace(0, len(held) - 1, settings.max_eval_blocks).round().long()
-        held = held[keep]
-    return PretrainData(tokenizer, train_blocks, held)
+    return PretrainData(tokenizer, train_blocks, evenly_spaced(held, settings.max_eval_blocks))
+
+
+def evenly_spaced(blocks: Tensor, n: int) -> Tensor:
+    """At most ``n`` rows of ``blocks (N, L)``, evenly spaced from the first to the last:
+    a held-out set capped to keep evaluations short, still spread over the whole text."""
+    if len(blocks) <= n:
+        return blocks
+    return blocks[torch.linspace(0, len(blocks) - 1, n).round().long()]
 
 
 def new_model(settings: PretrainConfig, data: PretrainData) -> BertForMLM:
