@@ -32,8 +32,11 @@ Exponentials are computed as ``exp2`` (a native GPU instruction) on scores multi
 
 Masks: a ``key_padding_mask`` ``(B, Lk)`` (True = real key) and ``causal`` (query i sees
 keys 0..i). A query row with no visible key gets output 0, ``lse = +inf`` and zero
-gradients. Tiles of keys that are all padding, or entirely above the causal diagonal, are
-skipped without loading K or V.
+gradients. Key tiles before a sequence's first real key, after its last, or entirely above
+the causal diagonal are never visited. A tile of padding *between* real keys (a hole in the
+mask) is visited, but its K and V loads are masked off, so it reads no K or V; it only costs
+the arithmetic. A branch that skipped it inside the key loop would stop Triton from
+pipelining the loads of every tile (``textft_lib.kernels.compile_report`` shows this).
 """
 
 from __future__ import annotations
@@ -136,15 +139,11 @@ def _attn_fwd(Q, K, V, O, LSE, KMASK, KV_LO, KV_HI, qk_scale,
         n_ok = offs_n < LK
         k_ptrs = k_base + offs_n[:, None] * stride_kn
         v_ptrs = v_base + offs_n[:, None] * stride_vn
-        if HAS_MASK:
+        if HAS_MASK:                                     # padding keys: loads masked off, scores -inf
             real = tl.load(KMASK + b * stride_mb + offs_n, mask=n_ok, other=0)
             n_ok = n_ok & (real != 0)
-            if tl.max(n_ok.to(tl.int32), axis=0) > 0:    # skip a tile of padding (a hole in the mask)
-                acc, m_i, l_i = _fwd_tile(acc, m_i, l_i, q, k_ptrs, v_ptrs, offs_m, offs_n, n_ok, d_ok,
-                                          qk_scale, CAUSAL, PRECISION)
-        else:
-            acc, m_i, l_i = _fwd_tile(acc, m_i, l_i, q, k_ptrs, v_ptrs, offs_m, offs_n, n_ok, d_ok,
-                                      qk_scale, CAUSAL, PRECISION)
+        acc, m_i, l_i = _fwd_tile(acc, m_i, l_i, q, k_ptrs, v_ptrs, offs_m, offs_n, n_ok, d_ok,
+                                  qk_scale, CAUSAL, PRECISION)
 
     empty = l_i == 0.0                                   # rows that saw no real key
     l_safe = tl.where(empty, 1.0, l_i)
@@ -240,13 +239,15 @@ def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV, KMASK, sm_scale, qk_scale,
     q_base = Q + b * stride_qb + h * stride_qh + offs_d[None, :] * stride_qd
     do_base = DO + b * stride_dob + h * stride_doh + offs_d[None, :] * stride_dod
     row = pid_bh.to(tl.int64) * LQ
-    if tl.max(n_ok.to(tl.int32), axis=0) > 0:            # a tile of padding keys has dK = dV = 0
-        for start_m in range(lo, LQ, BLOCK_M):
-            offs_m = start_m + offs_m0
-            dk, dv = _dkdv_tile(dk, dv, k, v, q_base + offs_m[:, None] * stride_qm,
-                                do_base + offs_m[:, None] * stride_dom, LSE + row + offs_m,
-                                DELTA + row + offs_m, offs_m, offs_n, n_ok, d_ok, LQ, qk_scale,
-                                CAUSAL, PRECISION)
+    hi = LQ
+    if HAS_MASK:                                         # a tile of padding keys: an empty loop, dK = dV = 0
+        hi = tl.where(tl.max(n_ok.to(tl.int32), axis=0) > 0, LQ, lo)
+    for start_m in range(lo, hi, BLOCK_M):
+        offs_m = start_m + offs_m0
+        dk, dv = _dkdv_tile(dk, dv, k, v, q_base + offs_m[:, None] * stride_qm,
+                            do_base + offs_m[:, None] * stride_dom, LSE + row + offs_m,
+                            DELTA + row + offs_m, offs_m, offs_n, n_ok, d_ok, LQ, qk_scale,
+                            CAUSAL, PRECISION)
 
     dk = dk * sm_scale
     out_ok = (offs_n[:, None] < LK) & d_ok[None, :]
@@ -322,12 +323,8 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, KMASK, KV_LO, KV_HI, sm_scale, qk_
         if HAS_MASK:
             real = tl.load(KMASK + b * stride_mb + offs_n, mask=n_ok, other=0)
             n_ok = n_ok & (real != 0)
-            if tl.max(n_ok.to(tl.int32), axis=0) > 0:
-                dq = _dq_tile(dq, q, do, lse, delta, k_ptrs, v_ptrs, offs_m, offs_n, n_ok, d_ok, qk_scale,
-                              CAUSAL, PRECISION)
-        else:
-            dq = _dq_tile(dq, q, do, lse, delta, k_ptrs, v_ptrs, offs_m, offs_n, n_ok, d_ok, qk_scale,
-                          CAUSAL, PRECISION)
+        dq = _dq_tile(dq, q, do, lse, delta, k_ptrs, v_ptrs, offs_m, offs_n, n_ok, d_ok, qk_scale,
+                      CAUSAL, PRECISION)
 
     dq = dq * sm_scale
     tl.store(DQ + b * stride_dqb + h * stride_dqh + offs_m[:, None] * stride_dqm + offs_d[None, :] * stride_dqd,

@@ -1,0 +1,65 @@
+"""The attention kernels compile for A100 (sm_80) and H100 (sm_90) GPUs, on a CPU.
+
+The test run uses Triton's interpreter, whose kernels cannot be compiled, so the compile
+checks run ``python -m textft_lib.kernels.compile_report`` in a fresh Python without
+TRITON_INTERPRET. Besides "it compiles", they check what makes the kernel fast on a GPU:
+tensor-core instructions, a software-pipelined key loop (``cp.async``), shared memory within
+the GPU's limit, and no registers spilled to the stack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("triton")
+
+from textft_lib.kernels import compile_report as cr  # noqa: E402
+
+
+def compile_report(*args: str) -> list[dict]:
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    result = subprocess.run([sys.executable, "-m", "textft_lib.kernels.compile_report", *args], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize("arch, dtype, case", [(80, "fp16", "padded"), (90, "bf16", "causal")])
+def test_kernels_compile_for_gpu(arch, dtype, case):
+    """fwd, delta, dK/dV and dQ compile for the GPU; the three big ones use the tensor cores and
+    a pipelined loop (a branch inside the key loop once stopped the pipelining)."""
+    rows = compile_report("--arch", str(arch), "--dtype", dtype, "--head-dim", "64", "--case", case)
+    assert [r["kernel"] for r in rows] == ["fwd", "delta", "dkdv", "dq"]
+    for r in rows:
+        assert r["arch"] == arch and r["fits"], r
+        assert r["stack"] == 0, f"{r['kernel']} spills registers to the stack: {r}"
+        if r["kernel"] != "delta":
+            assert r["tensor_core_ops"] > 0, f"{r['kernel']} does not use the tensor cores: {r}"
+            assert r["async_copies"] > 0, f"{r['kernel']}'s loop is not pipelined (no cp.async): {r}"
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        cr.launches("fp64")
+    with pytest.raises(ValueError, match="case must be one of"):
+        cr.launches("fp16", case="sliding")
+    with pytest.raises(ValueError, match="head_dim"):
+        cr.launches("fp16", head_dim=0)
+    launch = cr.Launch("fwd", None, (), {}, [None])
+    with pytest.raises(ValueError, match="sm_80 = A100"):
+        cr.compile_launch(launch, arch=75)
+
+
+def test_interpreted_kernels_are_refused_with_instructions():
+    """Under the interpreter (the test run on a CPU) the report says how to run it instead."""
+    from textft_lib.kernels import flash_kernels
+
+    if not flash_kernels.INTERPRETED:
+        pytest.skip("the kernels are compiled in this process")
+    with pytest.raises(RuntimeError, match="fresh Python without that variable"):
+        cr.launches("fp16")

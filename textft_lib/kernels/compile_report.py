@@ -1,0 +1,220 @@
+"""Compile the attention kernels for a GPU that is not here, and report what the compiler made.
+
+Triton turns a ``@triton.jit`` function into GPU code in stages, all on the CPU::
+
+    Python -> TTIR -> TTGIR (GPU layouts, software pipelining) -> LLVM IR -> PTX -> cubin
+
+The last step runs NVIDIA's ``ptxas``, which ships inside the ``triton`` wheel. Only
+*running* the cubin needs the GPU. So on a laptop we can compile the lesson's kernels for an
+A100 (sm_80) or an H100 (sm_90) and read off what a GPU would get:
+
+- ``shared``: bytes of shared memory per program (a GPU has at most ``SHARED_LIMIT[arch]``);
+- ``registers`` per thread (at most 255) and ``stack`` bytes per thread, where registers
+  that did not fit are *spilled* to slow local memory (0 is what we want);
+- ``async_copies``: ``cp.async`` instructions in the PTX, the sign that Triton *pipelined*
+  the loop (the loads of the next tiles are issued while this tile computes);
+- ``tensor_core_ops``: ``mma.sync`` (sm_80) or ``wgmma`` (sm_90) instructions.
+
+The arguments are the ones the library would really pass: :func:`launches` runs the host code
+of ``flash_kernels`` (``forward`` and ``backward``) on CPU tensors with a recorder in place of
+each kernel, and Triton's own argument binder turns them into the same specialisation
+(dtypes, ``stride == 1`` constants, multiple-of-16 hints) a GPU launch would compile.
+
+This needs compiled kernels, so it refuses to run where ``TRITON_INTERPRET=1`` was set. From a
+notebook that uses the interpreter, run it in a fresh Python::
+
+    python -m textft_lib.kernels.compile_report --arch 80 --dtype fp16 --head-dim 64 --case padded
+
+Example (in a Python without ``TRITON_INTERPRET``)::
+
+    from textft_lib.kernels import compile_report as cr
+    for launch in cr.launches("fp16", head_dim=64, case="padded"):
+        print(launch.kernel, cr.compile_launch(launch, arch=90, config=launch.configs[0]))
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Iterator, NamedTuple
+
+import torch
+
+#: The GPUs the report compiles for: compute capability -> (name, shared memory one program may
+#: use, bytes). Source: CUDA C++ Programming Guide, "Technical Specifications per Compute
+#: Capability" (163 KB on 8.0, 227 KB on 9.0).
+SHARED_LIMIT: dict[int, tuple[str, int]] = {80: ("A100", 163 * 1024), 90: ("H100", 227 * 1024)}
+
+#: The problems the report compiles: key padding mask, causal.
+CASES: dict[str, tuple[bool, bool]] = {"plain": (False, False), "padded": (True, False), "causal": (False, True)}
+
+DTYPES: dict[str, torch.dtype] = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+
+
+class Launch(NamedTuple):
+    """One kernel launch the host code makes: the kernel, its arguments, its tile configs."""
+
+    kernel: str            # "fwd", "delta", "dkdv" or "dq"
+    fn: Any                # the triton.JITFunction
+    args: tuple
+    kwargs: dict
+    configs: list          # the autotuner's triton.Config list ([None] for a kernel without one)
+
+
+def kernel_module() -> Any:
+    """The compiled (not interpreted) kernel module, or a clear error."""
+    from textft_lib.kernels import flash_kernels
+
+    if flash_kernels.INTERPRETED:
+        raise RuntimeError("the compile report needs compiled kernels, but TRITON_INTERPRET=1 was set before "
+                           "triton was imported: run `python -m textft_lib.kernels.compile_report` in a fresh "
+                           "Python without that variable")
+    return flash_kernels
+
+
+class _Recorder:
+    """Stands in for a kernel: ``kernel[grid](*args, **kwargs)`` records the call."""
+
+    def __init__(self, kernel: str, fn: Any, configs: list, log: list[Launch]):
+        self.kernel, self.fn, self.configs, self.log = kernel, fn, configs, log
+
+    def __getitem__(self, grid: Any) -> Any:
+        def record(*args: Any, **kwargs: Any) -> None:
+            self.log.append(Launch(self.kernel, self.fn, args, kwargs, self.configs))
+        return record
+
+
+@contextlib.contextmanager
+def _recording(fk: Any, log: list[Launch]) -> Iterator[None]:
+    names = {"_fwd": ("fwd", fk._attn_fwd, fk._FWD_CONFIGS), "_attn_bwd_delta": ("delta", fk._attn_bwd_delta, [None]),
+             "_dkdv": ("dkdv", fk._attn_bwd_dkdv, fk._DKDV_CONFIGS), "_dq": ("dq", fk._attn_bwd_dq, fk._DQ_CONFIGS)}
+    saved = {name: getattr(fk, name) for name in names}
+    try:
+        for name, (kernel, fn, configs) in names.items():
+            setattr(fk, name, _Recorder(kernel, fn, configs, log))
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(fk, name, value)
+
+
+def launches(dtype: str, head_dim: int = 64, case: str = "plain", length: int = 1024, batch: int = 2,
+             heads: int = 4) -> list[Launch]:
+    """The four launches of one forward + backward: fwd, delta, dkdv, dq.
+
+    Runs ``flash_kernels.forward`` and ``backward`` on CPU tensors ``(batch, heads, length,
+    head_dim)`` with recorders in place of the kernels; nothing is computed.
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    if case not in CASES:
+        raise ValueError(f"case must be one of {sorted(CASES)}, got {case!r}")
+    if not 1 <= head_dim <= 128 or length < 1 or batch < 1 or heads < 1:
+        raise ValueError(f"need 1 <= head_dim <= 128 and positive sizes, got head_dim={head_dim}, "
+                         f"length={length}, batch={batch}, heads={heads}")
+    fk = kernel_module()
+    has_mask, causal = CASES[case]
+    q, k, v, do = (torch.zeros(batch, heads, length, head_dim, dtype=DTYPES[dtype]) for _ in range(4))
+    kmask = kv_lo = kv_hi = None
+    if has_mask:
+        mask = torch.ones(batch, length, dtype=torch.bool)
+        mask[0, length // 2:] = False
+        kmask, (kv_lo, kv_hi) = mask.view(torch.uint8), fk.key_ranges(mask)
+    log: list[Launch] = []
+    scale = head_dim ** -0.5
+    with _recording(fk, log):
+        out, lse = fk.forward(q, k, v, kmask, kv_lo, kv_hi, causal, scale)
+        fk.backward(do, q, k, v, out, lse, kmask, kv_lo, kv_hi, causal, scale)
+    return log
+
+
+def _compile(launch: Launch, arch: int, config: Any) -> Any:
+    """triton.compile for GPUTarget("cuda", arch), with the specialisation a launch would get."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    try:
+        from triton.runtime.jit import create_function_from_signature
+        pack_args = launch.fn._pack_args
+    except (ImportError, AttributeError) as err:
+        raise RuntimeError(f"this Triton ({triton.__version__}) lacks the argument binder the report uses: "
+                           f"{err}") from err
+    target = GPUTarget("cuda", arch, 32)
+    backend = triton.compiler.make_backend(target)
+    kwargs = dict(launch.kwargs, enable_fp_fusion=True)
+    if config is not None:
+        kwargs.update(config.kwargs, num_warps=config.num_warps, num_stages=config.num_stages)
+    binder = create_function_from_signature(launch.fn.signature, launch.fn.params, backend)
+    bound, specialization, options = binder(*launch.args, **kwargs)
+    options, signature, constexprs, attrs = pack_args(backend, kwargs, bound, specialization, options)
+    return triton.compile(ASTSource(launch.fn, signature, constexprs, attrs), target=target,
+                          options=options.__dict__)
+
+
+def resource_usage(cubin: bytes) -> dict[str, int]:
+    """Registers and stack bytes per thread of a cubin, read with ``cuobjdump`` (ships with Triton)."""
+    import triton
+
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        text = subprocess.run([triton.knobs.nvidia.cuobjdump.path, "--dump-resource-usage", f.name],
+                              capture_output=True, text=True, check=True).stdout
+    found = re.search(r"REG:(\d+) STACK:(\d+)", text)
+    if found is None:
+        raise RuntimeError(f"cannot read the resource usage from cuobjdump's output:\n{text}")
+    return {"registers": int(found.group(1)), "stack": int(found.group(2))}
+
+
+def compile_launch(launch: Launch, arch: int, config: Any = None) -> dict[str, Any]:
+    """Compile one launch for sm_``arch`` with one tile ``config``; return what the compiler made.
+
+    Keys: ``shared`` (bytes), ``fits`` (shared <= the GPU's limit), ``registers``, ``stack``
+    (bytes per thread; > 0 means spills), ``async_copies``, ``tensor_core_ops``, ``seconds``.
+    """
+    if arch not in SHARED_LIMIT:
+        raise ValueError(f"arch must be one of {sorted(SHARED_LIMIT)} (sm_80 = A100, sm_90 = H100), got {arch}")
+    start = time.perf_counter()
+    compiled = _compile(launch, arch, config)
+    seconds = time.perf_counter() - start
+    ptx = compiled.asm["ptx"]
+    shared = int(compiled.metadata.shared)
+    return {"shared": shared, "fits": shared <= SHARED_LIMIT[arch][1], **resource_usage(compiled.asm["cubin"]),
+            "async_copies": len(re.findall(r"\bcp\.async\.c[ag]\b", ptx)),
+            "tensor_core_ops": len(re.findall(r"\b(?:mma\.sync|wgmma\.mma_async)\b", ptx)),
+            "seconds": round(seconds, 2)}
+
+
+def config_name(config: Any) -> str:
+    """'128x64 w4 s3' for BLOCK_M x BLOCK_N, warps, stages; '-' for a kernel without configs."""
+    if config is None:
+        return "-"
+    return f"{config.kwargs['BLOCK_M']}x{config.kwargs['BLOCK_N']} w{config.num_warps} s{config.num_stages}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Compile one problem's launches (the first tile config of each) and print JSON lines."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--arch", type=int, default=90, choices=sorted(SHARED_LIMIT))
+    parser.add_argument("--dtype", default="fp16", choices=sorted(DTYPES))
+    parser.add_argument("--head-dim", type=int, default=64)
+    parser.add_argument("--case", default="padded", choices=sorted(CASES))
+    parser.add_argument("--all-configs", action="store_true", help="every autotune config, not only the first")
+    args = parser.parse_args(argv)
+    for launch in launches(args.dtype, args.head_dim, args.case):
+        for config in launch.configs if args.all_configs else launch.configs[:1]:
+            row = {"kernel": launch.kernel, "config": config_name(config), "arch": args.arch,
+                   **compile_launch(launch, args.arch, config)}
+            print(json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
