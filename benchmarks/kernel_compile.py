@@ -2,8 +2,9 @@
 
 No GPU is needed: Triton compiles to PTX and ``ptxas`` (shipped with Triton) assembles the
 cubin on the CPU (see ``textft_lib/kernels/compile_report.py``). For each kernel (forward,
-dK/dV, dQ), each tile configuration the autotuner would try, sm_80 and sm_90, fp16, bf16 and
-fp32, head dims 64 and 128, and three problems (plain, padded, causal), it records:
+dK/dV, dQ), each tile configuration in the autotuner's lists (``tried`` marks those it tries
+in the dtype: fp32 tries only small tiles), sm_80 and sm_90, fp16, bf16 and fp32, head dims
+64 and 128, and three problems (plain, padded, causal), it records:
 
 - shared memory per program, against the GPU's limit (a config over it is one the autotuner
   must drop);
@@ -45,7 +46,8 @@ def compile_group(job: tuple[str, int, str, int]) -> list[dict]:
             continue
         for cfg in launch.configs:
             row = {"kernel": launch.kernel, "config": cr.config_name(cfg), "arch": f"sm_{arch}",
-                   "gpu": cr.SHARED_LIMIT[arch][0], "dtype": dtype, "head_dim": head_dim, "case": case}
+                   "gpu": cr.SHARED_LIMIT[arch][0], "dtype": dtype, "head_dim": head_dim, "case": case,
+                   "tried": cfg in launch.tried}
             try:
                 row.update(cr.compile_launch(launch, arch, cfg), error=None)
             except Exception as err:  # a config the compiler rejects is a result, not a crash
@@ -60,12 +62,13 @@ def summarise(rows: list[dict]) -> list[dict]:
     key = lambda r: (r["kernel"], r["arch"], r["dtype"], r["head_dim"], r["case"])  # noqa: E731
     for k, group in itertools.groupby(sorted(rows, key=key), key=key):
         group = [r for r in group if r["error"] is None]
-        usable = [r for r in group if r["fits"] and r["stack"] == 0]
+        tried = [r for r in group if r["tried"]]
         out.append({"kernel": k[0], "arch": k[1], "dtype": k[2], "head_dim": k[3], "case": k[4],
                     "configs": len(group), "fit": sum(r["fits"] for r in group),
                     "spill": sum(r["stack"] > 0 for r in group),
                     "pipelined": sum(r["async_copies"] > 0 for r in group),
-                    "usable": [r["config"] for r in usable]})
+                    "tried": len(tried), "tried_spill": sum(r["stack"] > 0 for r in tried),
+                    "tried_clean": [r["config"] for r in tried if r["fits"] and r["stack"] == 0]})
     return out
 
 
@@ -79,7 +82,8 @@ def ptxas_version() -> str:
 def print_table(rows: list[dict], dtype: str, case: str) -> None:
     """Config rows x (arch, head dim) columns: shared KiB / registers / stack / cp.async."""
     cols = [(a, d) for a in sorted({r["arch"] for r in rows}) for d in sorted({r["head_dim"] for r in rows})]
-    print(f"\n{dtype}, {case}: shared KiB / registers / stack bytes / cp.async (x: over the shared-memory limit)")
+    print(f"\n{dtype}, {case}: shared KiB / registers / stack bytes / cp.async "
+          "(x: over the shared-memory limit, -: not tried in this dtype)")
     print(f"{'kernel':6s} {'config':14s}" + "".join(f"{a + ' D' + str(d):>22s}" for a, d in cols))
     for kernel in KERNELS:
         for cfg in dict.fromkeys(r["config"] for r in rows if r["kernel"] == kernel):
@@ -90,7 +94,7 @@ def print_table(rows: list[dict], dtype: str, case: str) -> None:
                 if r is None or r["error"]:
                     cells.append("error" if r else "-")
                 else:
-                    mark = "" if r["fits"] else "x"
+                    mark = ("" if r["fits"] else "x") + ("" if r["tried"] else "-")
                     cells.append(f"{mark}{r['shared'] // 1024}/{r['registers']}/{r['stack']}/{r['async_copies']}")
             print(f"{kernel:6s} {cfg:14s}" + "".join(f"{c:>22s}" for c in cells))
 

@@ -29,17 +29,20 @@ def compile_report(*args: str) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
-@pytest.mark.parametrize("arch, dtype, case", [(80, "fp16", "padded"), (90, "bf16", "causal")])
+@pytest.mark.parametrize("arch, dtype, case", [(80, "fp16", "padded"), (90, "bf16", "causal"),
+                                              (80, "fp32", "plain")])
 def test_kernels_compile_for_gpu(arch, dtype, case):
-    """fwd, delta, dK/dV and dQ compile for the GPU; the three big ones use the tensor cores and
-    a pipelined loop (a branch inside the key loop once stopped the pipelining)."""
+    """fwd, delta, dK/dV and dQ compile for the GPU without spilling; the three big ones run a
+    pipelined loop (a branch inside the key loop once stopped the pipelining) and, in fp16 and
+    bf16, use the tensor cores. fp32 is checked with the small tiles its autotuner tries."""
     rows = compile_report("--arch", str(arch), "--dtype", dtype, "--head-dim", "64", "--case", case)
     assert [r["kernel"] for r in rows] == ["fwd", "delta", "dkdv", "dq"]
     for r in rows:
         assert r["arch"] == arch and r["fits"], r
         assert r["stack"] == 0, f"{r['kernel']} spills registers to the stack: {r}"
-        if r["kernel"] != "delta":
+        if r["kernel"] != "delta" and dtype != "fp32":   # exact fp32 products run on the CUDA cores
             assert r["tensor_core_ops"] > 0, f"{r['kernel']} does not use the tensor cores: {r}"
+        if r["kernel"] != "delta":
             assert r["async_copies"] > 0, f"{r['kernel']}'s loop is not pipelined (no cp.async): {r}"
 
 
@@ -50,7 +53,7 @@ def test_bad_input_is_refused():
         cr.launches("fp16", case="sliding")
     with pytest.raises(ValueError, match="head_dim"):
         cr.launches("fp16", head_dim=0)
-    launch = cr.Launch("fwd", None, (), {}, [None])
+    launch = cr.Launch("fwd", None, (), {}, [None], [None])
     with pytest.raises(ValueError, match="sm_80 = A100"):
         cr.compile_launch(launch, arch=75)
 
@@ -63,3 +66,14 @@ def test_interpreted_kernels_are_refused_with_instructions():
         pytest.skip("the kernels are compiled in this process")
     with pytest.raises(RuntimeError, match="fresh Python without that variable"):
         cr.launches("fp16")
+
+
+def test_fp32_tries_only_small_tiles():
+    """fp32 products run on the CUDA cores and big tiles spill: the autotuner tries small ones."""
+    from textft_lib.kernels import flash_kernels as fk
+
+    for configs in (fk._FWD_CONFIGS, fk._DKDV_CONFIGS, fk._DQ_CONFIGS):
+        assert fk.tried_configs(configs, "tf32") == configs
+        small = fk.tried_configs(configs, "ieee")
+        assert small and all(c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] <= fk.FP32_MAX_TILE for c in small)
+        assert len(small) < len(configs)

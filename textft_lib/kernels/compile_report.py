@@ -29,7 +29,7 @@ Example (in a Python without ``TRITON_INTERPRET``)::
 
     from textft_lib.kernels import compile_report as cr
     for launch in cr.launches("fp16", head_dim=64, case="padded"):
-        print(launch.kernel, cr.compile_launch(launch, arch=90, config=launch.configs[0]))
+        print(launch.kernel, cr.compile_launch(launch, arch=90, config=launch.tried[0]))
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class Launch(NamedTuple):
     args: tuple
     kwargs: dict
     configs: list          # the autotuner's triton.Config list ([None] for a kernel without one)
+    tried: list            # those it tries for this launch's precision (fp32 tries only small tiles)
 
 
 def kernel_module() -> Any:
@@ -81,12 +82,13 @@ def kernel_module() -> Any:
 class _Recorder:
     """Stands in for a kernel: ``kernel[grid](*args, **kwargs)`` records the call."""
 
-    def __init__(self, kernel: str, fn: Any, configs: list, log: list[Launch]):
-        self.kernel, self.fn, self.configs, self.log = kernel, fn, configs, log
+    def __init__(self, kernel: str, fn: Any, configs: list, tried: Any, log: list[Launch]):
+        self.kernel, self.fn, self.configs, self.tried, self.log = kernel, fn, configs, tried, log
 
     def __getitem__(self, grid: Any) -> Any:
         def record(*args: Any, **kwargs: Any) -> None:
-            self.log.append(Launch(self.kernel, self.fn, args, kwargs, self.configs))
+            tried = self.configs if self.configs == [None] else self.tried(self.configs, kwargs["PRECISION"])
+            self.log.append(Launch(self.kernel, self.fn, args, kwargs, self.configs, tried))
         return record
 
 
@@ -97,7 +99,7 @@ def _recording(fk: Any, log: list[Launch]) -> Iterator[None]:
     saved = {name: getattr(fk, name) for name in names}
     try:
         for name, (kernel, fn, configs) in names.items():
-            setattr(fk, name, _Recorder(kernel, fn, configs, log))
+            setattr(fk, name, _Recorder(kernel, fn, configs, fk.tried_configs, log))
         yield
     finally:
         for name, value in saved.items():
@@ -200,16 +202,17 @@ def config_name(config: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Compile one problem's launches (the first tile config of each) and print JSON lines."""
+    """Compile one problem's launches (the first tile config tried) and print JSON lines."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--arch", type=int, default=90, choices=sorted(SHARED_LIMIT))
     parser.add_argument("--dtype", default="fp16", choices=sorted(DTYPES))
     parser.add_argument("--head-dim", type=int, default=64)
     parser.add_argument("--case", default="padded", choices=sorted(CASES))
-    parser.add_argument("--all-configs", action="store_true", help="every autotune config, not only the first")
+    parser.add_argument("--all-configs", action="store_true",
+                        help="every autotune config, not only the first one tried")
     args = parser.parse_args(argv)
     for launch in launches(args.dtype, args.head_dim, args.case):
-        for config in launch.configs if args.all_configs else launch.configs[:1]:
+        for config in launch.configs if args.all_configs else launch.tried[:1]:
             row = {"kernel": launch.kernel, "config": config_name(config), "arch": args.arch,
                    **compile_launch(launch, args.arch, config)}
             print(json.dumps(row), flush=True)

@@ -350,12 +350,32 @@ _DKDV_CONFIGS = _configs([(32, 128, 8, 2), (64, 128, 8, 2), (32, 64, 4, 3), (64,
                           (16, 32, 4, 2)])
 _DQ_CONFIGS = _configs([(128, 32, 8, 2), (128, 64, 8, 2), (64, 64, 4, 3), (64, 32, 4, 3), (32, 32, 4, 2)])
 
+#: The largest tile (BLOCK_M x BLOCK_N) tried in fp32. fp32 runs ``tl.dot`` on the CUDA cores
+#: with exact products (``input_precision="ieee"``), and larger tiles spill kilobytes of
+#: registers per thread to the stack (``benchmarks/kernel_compile.py``).
+FP32_MAX_TILE = 32 * 32
+
+
+def tried_configs(configs: list[triton.Config], precision: str) -> list[triton.Config]:
+    """The configs the autotuner tries for one ``PRECISION``: all of them for fp16/bf16
+    ("tf32"), only tiles up to ``FP32_MAX_TILE`` for fp32 ("ieee")."""
+    if precision != "ieee":
+        return configs
+    small = [c for c in configs if c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] <= FP32_MAX_TILE]
+    return small or configs[-1:]
+
+
+def _prune(configs: list[triton.Config], named_args: dict, **kwargs) -> list[triton.Config]:
+    return tried_configs(configs, kwargs["PRECISION"])
+
+
 if INTERPRETED:
     _fwd, _dkdv, _dq = _attn_fwd, _attn_bwd_dkdv, _attn_bwd_dq
 else:
-    _fwd = triton.autotune(configs=_FWD_CONFIGS, key=_TUNE_KEY)(_attn_fwd)
-    _dkdv = triton.autotune(configs=_DKDV_CONFIGS, key=_TUNE_KEY)(_attn_bwd_dkdv)
-    _dq = triton.autotune(configs=_DQ_CONFIGS, key=_TUNE_KEY)(_attn_bwd_dq)
+    _tune = dict(key=_TUNE_KEY, prune_configs_by={"early_config_prune": _prune})
+    _fwd = triton.autotune(configs=_FWD_CONFIGS, **_tune)(_attn_fwd)
+    _dkdv = triton.autotune(configs=_DKDV_CONFIGS, **_tune)(_attn_bwd_dkdv)
+    _dq = triton.autotune(configs=_DQ_CONFIGS, **_tune)(_attn_bwd_dq)
 
 
 def _launch_options() -> dict[str, int]:
