@@ -10,7 +10,9 @@ in the dtype: fp32 tries only small tiles), sm_80 and sm_90, fp16, bf16 and fp32
   must drop);
 - registers and stack bytes per thread (stack > 0: registers spilled to local memory);
 - ``cp.async`` instructions (the key loop was software-pipelined) and tensor-core
-  instructions (``mma.sync`` on sm_80, ``wgmma`` on sm_90).
+  instructions (``mma.sync`` on sm_80, ``wgmma`` on sm_90);
+- the seconds each compile took (an empty Triton cache is used): the autotuner pays them
+  once per config on the GPU's first call.
 
 It measures no speed: only a GPU can do that (``benchmarks/attention.py``). Usage::
 
@@ -26,7 +28,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import re
 import subprocess
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -76,7 +80,8 @@ def ptxas_version() -> str:
     import triton
 
     text = subprocess.run([triton.knobs.nvidia.ptxas.path, "--version"], capture_output=True, text=True).stdout
-    return text.strip().splitlines()[-1] if text.strip() else "unknown"
+    found = re.search(r"release [\d.]+, V([\d.]+)", text)       # "... release 12.9, V12.9.86"
+    return found.group(1) if found else "unknown"
 
 
 def print_table(rows: list[dict], dtype: str, case: str) -> None:
@@ -118,11 +123,14 @@ def main() -> None:
 
     jobs = list(itertools.product(args.dtypes, args.head_dims, args.cases, args.archs))
     rows: list[dict] = []
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for i, group in enumerate(pool.map(compile_group, jobs), 1):
-            rows += group
-            dtype, d, case, arch = jobs[i - 1]
-            print(f"[{i}/{len(jobs)}] {dtype} D={d} {case} sm_{arch}: {len(group)} configs", flush=True)
+    # An empty Triton cache, so that every compile is done and its "seconds" are real.
+    with tempfile.TemporaryDirectory(prefix="textft-triton-cache-") as cache:
+        os.environ["TRITON_CACHE_DIR"] = cache
+        with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            for i, group in enumerate(pool.map(compile_group, jobs), 1):
+                rows += group
+                dtype, d, case, arch = jobs[i - 1]
+                print(f"[{i}/{len(jobs)}] {dtype} D={d} {case} sm_{arch}: {len(group)} configs", flush=True)
     for dtype, case in itertools.product(args.dtypes, args.cases):
         print_table(rows, dtype, case)
 
