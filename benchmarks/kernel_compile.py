@@ -16,7 +16,7 @@ in the dtype: fp32 tries only small tiles), sm_80 and sm_90, fp16, bf16 and fp32
 
 It measures no speed: only a GPU can do that (``benchmarks/attention.py``). Usage::
 
-    python benchmarks/kernel_compile.py                 # all: about 650 compiles, ~10 min on 2 cores
+    python benchmarks/kernel_compile.py                 # all: 648 compiles, ~20 min on 2 cores
     python benchmarks/kernel_compile.py --dtypes fp16   # one dtype
     python benchmarks/kernel_compile.py --jobs 4        # compile in 4 processes
 
@@ -35,14 +35,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from textft_lib import config
+from textft_lib.kernels import compile_report as cr
 
 KERNELS = ("fwd", "dkdv", "dq")   # the delta kernel has no tile configs and is tiny
 
 
 def compile_group(job: tuple[str, int, str, int]) -> list[dict]:
     """Compile every tile config of the three big kernels for one (dtype, head_dim, case, arch)."""
-    from textft_lib.kernels import compile_report as cr
-
     dtype, head_dim, case, arch = job
     rows = []
     for launch in cr.launches(dtype, head_dim, case):
@@ -106,11 +105,10 @@ def print_table(rows: list[dict], dtype: str, case: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dtypes", nargs="+", default=["fp16", "bf16", "fp32"], choices=["fp16", "bf16", "fp32"])
+    parser.add_argument("--dtypes", nargs="+", default=list(cr.DTYPES), choices=list(cr.DTYPES))
     parser.add_argument("--head-dims", nargs="+", type=int, default=[64, 128])
-    parser.add_argument("--cases", nargs="+", default=["plain", "padded", "causal"],
-                        choices=["plain", "padded", "causal"])
-    parser.add_argument("--archs", nargs="+", type=int, default=[80, 90], choices=[80, 90])
+    parser.add_argument("--cases", nargs="+", default=list(cr.CASES), choices=list(cr.CASES))
+    parser.add_argument("--archs", nargs="+", type=int, default=list(cr.SHARED_LIMIT), choices=list(cr.SHARED_LIMIT))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -133,8 +131,6 @@ def main() -> None:
                 print(f"[{i}/{len(jobs)}] {dtype} D={d} {case} sm_{arch}: {len(group)} configs", flush=True)
     for dtype, case in itertools.product(args.dtypes, args.cases):
         print_table(rows, dtype, case)
-
-    from textft_lib.kernels import compile_report as cr
 
     report = {
         "benchmark": "attention_kernel_compile",

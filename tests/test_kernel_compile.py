@@ -2,17 +2,12 @@
 
 The test run uses Triton's interpreter, whose kernels cannot be compiled, so the compile
 checks run ``python -m textft_lib.kernels.compile_report`` in a fresh Python without
-TRITON_INTERPRET. Besides "it compiles", they check what makes the kernel fast on a GPU:
-tensor-core instructions, a software-pipelined key loop (``cp.async``), shared memory within
-the GPU's limit, and no registers spilled to the stack.
+TRITON_INTERPRET (``report_in_fresh_python``). Besides "it compiles", they check what makes
+the kernel fast on a GPU: tensor-core instructions, a software-pipelined key loop
+(``cp.async``), shared memory within the GPU's limit, and no registers spilled to the stack.
 """
 
 from __future__ import annotations
-
-import json
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -21,21 +16,13 @@ pytest.importorskip("triton")
 from textft_lib.kernels import compile_report as cr  # noqa: E402
 
 
-def compile_report(*args: str) -> list[dict]:
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    result = subprocess.run([sys.executable, "-m", "textft_lib.kernels.compile_report", *args], env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-
-
 @pytest.mark.parametrize("arch, dtype, case", [(80, "fp16", "padded"), (90, "bf16", "causal"),
                                               (80, "fp32", "plain")])
 def test_kernels_compile_for_gpu(arch, dtype, case):
     """fwd, delta, dK/dV and dQ compile for the GPU without spilling; the three big ones run a
     pipelined loop (a branch inside the key loop once stopped the pipelining) and, in fp16 and
     bf16, use the tensor cores. fp32 is checked with the small tiles its autotuner tries."""
-    rows = compile_report("--arch", str(arch), "--dtype", dtype, "--head-dim", "64", "--case", case)
+    rows = cr.report_in_fresh_python(arch, dtype, case, head_dim=64, timeout=300)
     assert [r["kernel"] for r in rows] == ["fwd", "delta", "dkdv", "dq"]
     for r in rows:
         assert r["arch"] == arch and r["fits"], r
@@ -53,7 +40,7 @@ def test_bad_input_is_refused():
         cr.launches("fp16", case="sliding")
     with pytest.raises(ValueError, match="head_dim"):
         cr.launches("fp16", head_dim=0)
-    launch = cr.Launch("fwd", None, (), {}, [None], [None])
+    launch = cr.Launch("fwd", None, (), {}, [None])
     with pytest.raises(ValueError, match="sm_80 = A100"):
         cr.compile_launch(launch, arch=75)
 

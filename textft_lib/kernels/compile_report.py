@@ -21,7 +21,8 @@ each kernel, and Triton's own argument binder turns them into the same specialis
 (dtypes, ``stride == 1`` constants, multiple-of-16 hints) a GPU launch would compile.
 
 This needs compiled kernels, so it refuses to run where ``TRITON_INTERPRET=1`` was set. From a
-notebook that uses the interpreter, run it in a fresh Python::
+notebook that uses the interpreter, run it in a fresh Python, from the shell or with
+:func:`report_in_fresh_python`::
 
     python -m textft_lib.kernels.compile_report --arch 80 --dtype fp16 --head-dim 64 --case padded
 
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -65,7 +67,13 @@ class Launch(NamedTuple):
     args: tuple
     kwargs: dict
     configs: list          # the autotuner's triton.Config list ([None] for a kernel without one)
-    tried: list            # those it tries for this launch's precision (fp32 tries only small tiles)
+
+    @property
+    def tried(self) -> list:
+        """The configs the autotuner tries for this launch's precision (fp32: only small tiles)."""
+        if self.configs == [None]:
+            return self.configs
+        return kernel_module().tried_configs(self.configs, self.kwargs["PRECISION"])
 
 
 def kernel_module() -> Any:
@@ -82,13 +90,12 @@ def kernel_module() -> Any:
 class _Recorder:
     """Stands in for a kernel: ``kernel[grid](*args, **kwargs)`` records the call."""
 
-    def __init__(self, kernel: str, fn: Any, configs: list, tried: Any, log: list[Launch]):
-        self.kernel, self.fn, self.configs, self.tried, self.log = kernel, fn, configs, tried, log
+    def __init__(self, kernel: str, fn: Any, configs: list, log: list[Launch]):
+        self.kernel, self.fn, self.configs, self.log = kernel, fn, configs, log
 
     def __getitem__(self, grid: Any) -> Any:
         def record(*args: Any, **kwargs: Any) -> None:
-            tried = self.configs if self.configs == [None] else self.tried(self.configs, kwargs["PRECISION"])
-            self.log.append(Launch(self.kernel, self.fn, args, kwargs, self.configs, tried))
+            self.log.append(Launch(self.kernel, self.fn, args, kwargs, self.configs))
         return record
 
 
@@ -99,7 +106,7 @@ def _recording(fk: Any, log: list[Launch]) -> Iterator[None]:
     saved = {name: getattr(fk, name) for name in names}
     try:
         for name, (kernel, fn, configs) in names.items():
-            setattr(fk, name, _Recorder(kernel, fn, configs, fk.tried_configs, log))
+            setattr(fk, name, _Recorder(kernel, fn, configs, log))
         yield
     finally:
         for name, value in saved.items():
@@ -199,6 +206,24 @@ def config_name(config: Any) -> str:
     if config is None:
         return "-"
     return f"{config.kwargs['BLOCK_M']}x{config.kwargs['BLOCK_N']} w{config.num_warps} s{config.num_stages}"
+
+
+def report_in_fresh_python(arch: int = 90, dtype: str = "fp16", case: str = "padded", head_dim: int = 64,
+                           timeout: float = 600) -> list[dict[str, Any]]:
+    """Run :func:`main` in a new Python without ``TRITON_INTERPRET`` and return its rows, one
+    dict per kernel. For notebooks and tests, whose own Python runs the interpreter.
+
+    Example::
+
+        rows = report_in_fresh_python(arch=80, case="padded")   # fwd, delta, dkdv, dq
+    """
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    args = ["--arch", str(arch), "--dtype", dtype, "--case", case, "--head-dim", str(head_dim)]
+    run = subprocess.run([sys.executable, "-m", "textft_lib.kernels.compile_report", *args], env=env, capture_output=True, text=True,
+                         timeout=timeout)
+    if run.returncode != 0:
+        raise RuntimeError(f"the compile report failed:\n{run.stderr[-3000:]}")
+    return [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
 
 
 def main(argv: list[str] | None = None) -> int:
