@@ -12,6 +12,8 @@ What it looks after:
 * slide metadata: ``#``/``##`` headings start a slide, ``###`` a sub-slide, the Colab
   install cell is skipped, everything else continues the current slide — so every lesson
   shows as slides in JupyterLab's presentation mode, RISE or ``nbconvert --to slides``;
+* the lesson times: each title cell and the README's syllabus state the full-size CPU time
+  that ``assets/benchmarks/full_run_cpu.json`` measured (checked, not rewritten);
 * the repository path: ``pyproject.toml``'s ``[project.urls] Repository`` is the one place
   that names it; the README's Colab badges and each notebook's badge and Colab install
   cell are rewritten from it.
@@ -30,6 +32,21 @@ NOTEBOOKS = ROOT / "notebooks"
 COLAB_MARKER = '"google.colab" in sys.modules'
 BADGE_RE = re.compile(r"https://colab\.research\.google\.com/github/([^/\s)]+/[^/\s)]+)/blob/main/notebooks/")
 REPO_LINE_RE = re.compile(r'REPO = "https://github\.com/([^"]+)"')
+#: Every lesson's first code cell, exactly: the Colab-only install, then an import check that
+#: names the fix when the notebook runs on a kernel outside the course's environment.
+COLAB_CELL = """\
+# Colab only: install what Colab lacks (gensim and this course's library). Elsewhere this does nothing.
+import sys
+if "google.colab" in sys.modules:
+    import subprocess
+    REPO = "https://github.com/{repo}"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "gensim>=4.3.3", f"textft_lib @ git+{{REPO}}"], check=True)
+try:
+    import textft_lib  # the course's library: is it in this kernel's Python?
+except ModuleNotFoundError:
+    raise ModuleNotFoundError(f"textft_lib is not installed in this kernel's Python ({{sys.executable}}). Pick the "
+                              "kernel of the course's .venv (Kernel > Change Kernel), or start Jupyter with "
+                              "`python3 course.py lab` in the course folder.") from None"""
 
 
 def repository() -> str:
@@ -86,10 +103,52 @@ def problems(path: Path, repo: str) -> list[str]:
                 found.append(f"cell {i} names repository {other!r}, pyproject.toml says {repo!r}")
     if path.name[:2].isdigit():  # a numbered lesson
         texts = [source(c) for c in nb["cells"]]
+        code = [source(c) for c in nb["cells"] if c["cell_type"] == "code"]
         if not any(COLAB_MARKER in t for t in texts):
             found.append("no Colab install cell")
+        elif not code or code[0] != COLAB_CELL.format(repo=repo):
+            found.append("the first code cell is not nbtools.COLAB_CELL")
         if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb["cells"]):
             found.append("no cell tagged 'parameters'")
+    return found
+
+
+def cpu_time_phrase(seconds: float) -> str:
+    """How long a lesson takes, in the words the lesson and the README both use:
+    ``under a minute``, then half minutes up to 10 (``about 1.5 minutes``), then whole ones."""
+    if seconds < 60:
+        return "under a minute"
+    minutes = round(seconds / 30) / 2 if seconds < 600 else round(seconds / 60)
+    return f"about {minutes:g} minute{'' if minutes == 1 else 's'}"
+
+
+def measured_times() -> dict[str, float]:
+    """Each lesson's full-size CPU time in seconds, from ``python3 course.py full``'s record
+    (``assets/benchmarks/full_run_cpu.json``): the one source of the times the course states."""
+    record = json.loads((ROOT / "assets" / "benchmarks" / "full_run_cpu.json").read_text(encoding="utf-8"))
+    return {row["lesson"]: row["seconds"] for row in record["lessons"]}
+
+
+def time_problems() -> list[str]:
+    """Where a lesson's title cell or the README's syllabus states another CPU time than the
+    measured one (as ``cpu_time_phrase`` words it)."""
+    found = []
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    times = measured_times()
+    for path in notebooks():
+        if not path.name[:2].isdigit():
+            continue
+        if path.stem not in times:
+            found.append(f"{path.name} has no time in assets/benchmarks/full_run_cpu.json")
+            continue
+        phrase = cpu_time_phrase(times[path.stem])
+        title = source(json.loads(path.read_text(encoding="utf-8"))["cells"][0])
+        if f"**Time** (full size): {phrase} on a laptop CPU" not in title:
+            found.append(f"{path.name}: its title cell must say '**Time** (full size): {phrase} on a laptop CPU'")
+        row = re.search(rf"^\| {path.name[:2]} \|.*$", readme, re.M)
+        cpu = row.group(0).split(" | ")[3] if row else ""
+        if not cpu.startswith(phrase):
+            found.append(f"README.md: lesson {path.name[:2]}'s CPU time is {cpu!r}, measured: {phrase!r}")
     return found
 
 
@@ -102,6 +161,9 @@ def fix(path: Path, repo: str) -> None:
                 digest = hashlib.sha1(f"{path.name}:{i}:{source(cell)}".encode()).hexdigest()
                 cell["id"] = next(digest[k:k + 8] for k in range(0, 33) if digest[k:k + 8] not in seen)
             seen.add(cell["id"])
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    if path.name[:2].isdigit() and code and COLAB_MARKER in source(code[0]):
+        code[0]["source"] = COLAB_CELL.format(repo=repo).splitlines(keepends=True)
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             cell["outputs"] = []
@@ -147,7 +209,7 @@ def main(argv: list[str]) -> int:
         for problem in problems(path, repo):
             print(f"{path.relative_to(ROOT)}: {problem}")
             bad += 1
-    for problem in readme_problems(repo):
+    for problem in readme_problems(repo) + time_problems():
         print(f"README.md: {problem}")
         bad += 1
     print("notebooks clean" if not bad else f"{bad} problem(s)")

@@ -56,3 +56,14 @@ def test_colab_cell_installs_only_what_colab_lacks(path, monkeypatch):
     assert packages == ["gensim>=4.3.3", f"textft_lib @ git+https://github.com/{repo}"]
     # Colab already has torch, transformers, tokenizers, sklearn, matplotlib, nltk: never reinstall them.
     assert not any(p.split(">")[0].split("=")[0] in {"torch", "transformers", "tokenizers"} for p in packages)
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_first_cell_names_the_fix_when_textft_lib_is_missing(path, monkeypatch):
+    # A kernel from outside the course's environment: `import textft_lib` fails.
+    monkeypatch.setitem(sys.modules, "textft_lib", None)
+    with pytest.raises(ModuleNotFoundError) as err:
+        run_cell(colab_cell(path), monkeypatch, in_colab=False)
+    message = str(err.value)
+    assert "Change Kernel" in message and "python3 course.py lab" in message and sys.executable in message
+    assert err.value.__cause__ is None and err.value.__suppress_context__  # one message, not two tracebacks

@@ -55,3 +55,23 @@ def test_missing_and_duplicate_cell_ids_are_found_and_fixed(tmp_path):
     ids = [c["id"] for c in json.loads(path.read_text())["cells"]]
     assert ids[0] == "aaaa1111" and len(set(ids)) == 3 and all(ids)
     assert nbtools.problems(path, "textft/textft") == []
+
+
+def test_cpu_time_phrase():
+    assert [nbtools.cpu_time_phrase(s) for s in (6.9, 59.9, 60, 86.1, 94.5, 130, 656.1)] == [
+        "under a minute", "under a minute", "about 1 minute", "about 1.5 minutes", "about 1.5 minutes",
+        "about 2 minutes", "about 11 minutes"]
+
+
+def test_stated_times_come_from_the_measured_run():
+    # every lesson's title cell and the README's syllabus say what full_run_cpu.json measured
+    assert nbtools.time_problems() == []
+
+
+def test_a_stale_stated_time_is_found(monkeypatch):
+    times = dict(nbtools.measured_times())
+    times["01_text_preprocessing_and_tokenization"] = 300.0  # as if lesson 01 had become slow
+    monkeypatch.setattr(nbtools, "measured_times", lambda: times)
+    found = " | ".join(nbtools.time_problems())
+    assert "01_text_preprocessing_and_tokenization.ipynb" in found and "README.md: lesson 01" in found
+    assert "about 5 minutes" in found

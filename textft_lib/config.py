@@ -5,16 +5,9 @@ Every lesson starts with::
     from textft_lib import config
     device = config.setup(seed=0)   # seeds everything, prints device and versions
 
-Environment variables (all optional):
-
-=====================  ==========================================================
-``TEXTFT_QUICK=1``     quick mode: lessons shrink their sizes (tests and CI use it)
-``TEXTFT_OFFLINE=1``   never touch the network (the test run sets it)
-``TEXTFT_DEVICE``      force a device: ``cpu``, ``cuda``, ``cuda:1``, ``mps``
-``TEXTFT_CACHE_DIR``   where downloads and trained checkpoints go
-                       (default: ``~/.cache/textft``, or ``$XDG_CACHE_HOME/textft``)
-``TEXTFT_DATA_DIR``    local copies of datasets in their standard layout
-=====================  ==========================================================
+Environment variables (all optional) are listed with their meaning in ``SETTINGS``;
+``check_settings()`` says what is wrong with their values (``python3 course.py`` runs it
+before anything else, and ``python3 course.py --help`` prints the list).
 
 This module imports no heavy package at import time; torch is imported inside the
 functions that need it.
@@ -42,14 +35,72 @@ COURSE_PACKAGES = (
 )
 
 
+#: Every setting of the course: its environment variable and its meaning. The one list
+#: that ``course.py --help``, the README and ``check_settings`` go by.
+SETTINGS: dict[str, str] = {
+    "TEXTFT_QUICK": "1 = quick mode: every lesson shrinks its sizes, same code paths (the test run sets it)",
+    "TEXTFT_OFFLINE": "1 = never touch the network; cells that need it say what they would show (the test run sets it)",
+    "TEXTFT_DEVICE": "force a device: cpu, cuda, cuda:N or mps (default: CUDA, then Apple MPS, then CPU)",
+    "TEXTFT_CACHE_DIR": "where downloads and trained checkpoints go (default: ~/.cache/textft)",
+    "TEXTFT_DATA_DIR": "a folder of local dataset copies in their standard layout (sst2/, ag_news/, glove/)",
+    "TEXTFT_TORCH_INDEX": "set-up only: the pip index URL to install torch from, or 'default' for pip's own choice "
+                          "(default: PyTorch's CPU build on a machine without an NVIDIA GPU)",
+}
+
+
+def _flag_problem(name: str, raw: str) -> str | None:
+    if raw.strip().lower() in _TRUE | _FALSE:
+        return None
+    return f"{name}={raw!r} is not a boolean: use 1/0, true/false, yes/no or on/off"
+
+
+def _device_problem(raw: str) -> str | None:
+    wanted = raw.strip().lower()
+    kind, _, index = wanted.partition(":")
+    if not wanted or (kind in {"cpu", "mps"} and not index) or (kind == "cuda" and (not index or index.isdigit())):
+        return None
+    return f"unknown device {wanted!r}: use cpu, cuda, cuda:N or mps"
+
+
+def check_settings(environ: dict[str, str] | None = None) -> list[str]:
+    """What is wrong with the ``TEXTFT_*`` settings in ``environ`` (default: ``os.environ``):
+    one line per problem, an empty list when all is well. Needs only the standard library.
+
+    Example::
+
+        >>> check_settings({"TEXTFT_QUICK": "maybe"})
+        ["TEXTFT_QUICK='maybe' is not a boolean: use 1/0, true/false, yes/no or on/off"]
+    """
+    env = os.environ if environ is None else environ
+    found = []
+    for name in ("TEXTFT_QUICK", "TEXTFT_OFFLINE"):
+        problem = _flag_problem(name, env.get(name, ""))
+        if problem:
+            found.append(problem)
+    problem = _device_problem(env.get("TEXTFT_DEVICE", ""))
+    if problem:
+        found.append(f"TEXTFT_DEVICE: {problem}")
+    data = env.get("TEXTFT_DATA_DIR", "")
+    if data and not Path(data).expanduser().is_dir():
+        found.append(f"TEXTFT_DATA_DIR={data!r} is not a folder")
+    cache = env.get("TEXTFT_CACHE_DIR", "")
+    if cache and Path(cache).expanduser().exists() and not Path(cache).expanduser().is_dir():
+        found.append(f"TEXTFT_CACHE_DIR={cache!r} is a file, not a folder")
+    index = env.get("TEXTFT_TORCH_INDEX", "")
+    if index and index != "default" and not index.startswith(("https://", "http://", "file://")):
+        found.append(f"TEXTFT_TORCH_INDEX={index!r} is neither 'default' nor an http(s):// or file:// URL")
+    unknown = sorted(k for k in env if k.startswith("TEXTFT_") and k not in SETTINGS)
+    found += [f"{k} is not a setting of the course (known: {', '.join(SETTINGS)})" for k in unknown]
+    return found
+
+
 def _flag(name: str) -> bool:
     """Read a boolean environment variable; reject values that are neither true nor false."""
-    raw = os.environ.get(name, "").strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ValueError(f"{name}={os.environ[name]!r} is not a boolean: use 1/0, true/false, yes/no or on/off")
+    raw = os.environ.get(name, "")
+    problem = _flag_problem(name, raw)
+    if problem:
+        raise ValueError(problem)
+    return raw.strip().lower() in _TRUE
 
 
 def is_quick() -> bool:
@@ -126,13 +177,14 @@ def get_device(prefer: str | None = None) -> Any:
 
     wanted = (prefer or os.environ.get("TEXTFT_DEVICE", "")).strip().lower()
     if wanted:
+        problem = _device_problem(wanted)
+        if problem:
+            raise ValueError(problem)
         kind = wanted.split(":")[0]
         if kind == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"device {wanted!r} was asked for, but CUDA is not available here")
         if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
             raise RuntimeError(f"device {wanted!r} was asked for, but Apple MPS is not available here")
-        if kind not in {"cpu", "cuda", "mps"}:
-            raise ValueError(f"unknown device {wanted!r}: use cpu, cuda, cuda:N or mps")
         return torch.device(wanted)
     if torch.cuda.is_available():
         return torch.device("cuda")

@@ -402,9 +402,10 @@ def load_ag_news(*, seed: int = 0) -> TextDataset:
 def _hf_dataset(path: str, name: str | None, *, hint: str) -> Any:
     try:
         import datasets
-    except ImportError:
-        raise OfflineError(f"loading {path} from the hub needs the `datasets` package "
-                           f"(pip install datasets). {hint}") from None
+    except ImportError:  # not a network problem: say so, rather than raise OfflineError
+        raise ModuleNotFoundError(f"loading {path} from the hub needs the `datasets` package, which this "
+                                  "environment lacks: run `python3 course.py setup` (it installs "
+                                  f"requirements.txt) or `pip install datasets`. {hint}") from None
     os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", str(int(DOWNLOAD_TIMEOUT)))
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(int(DOWNLOAD_TIMEOUT)))
     try:
