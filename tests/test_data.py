@@ -1,6 +1,7 @@
 """textft_lib.data: every offline source loads real text; local and online sources fail
 with messages that say what to do; downloads are atomic and verified."""
 
+import sys
 import hashlib
 import os
 import urllib.request
@@ -176,3 +177,12 @@ def test_download_respects_offline(monkeypatch, tmp_path):
 def test_atomic_write(tmp_path):
     path = data.atomic_write_bytes(tmp_path / "a" / "b.bin", b"abc")
     assert path.read_bytes() == b"abc" and os.listdir(path.parent) == ["b.bin"]
+
+
+def test_online_without_the_datasets_package_says_so(monkeypatch):
+    # Online, but `datasets` is missing: a missing package, not a network problem.
+    monkeypatch.setenv("TEXTFT_OFFLINE", "0")
+    monkeypatch.delenv("TEXTFT_DATA_DIR", raising=False)
+    monkeypatch.setitem(sys.modules, "datasets", None)
+    with pytest.raises(ModuleNotFoundError, match="course.py setup"):
+        data.load_sst2()
