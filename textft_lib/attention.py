@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import operator
 from typing import Any
 
 import torch
@@ -94,6 +95,8 @@ def padding_mask_from_lengths(lengths: Tensor | list[int], max_len: int | None =
         tensor([[1, 1, 1, 0],
                 [1, 0, 0, 0]], dtype=torch.int32)
     """
+    if isinstance(lengths, (list, tuple)) and any(isinstance(n, bool) for n in lengths):
+        raise TypeError(f"lengths must be integers, got a bool in {list(lengths)}")   # True would count as 1
     lengths = torch.as_tensor(lengths, device=device)
     if lengths.ndim != 1 or lengths.numel() == 0:
         raise ValueError(f"lengths must be a non-empty 1-D list of ints, got shape {tuple(lengths.shape)}")
@@ -102,7 +105,15 @@ def padding_mask_from_lengths(lengths: Tensor | list[int], max_len: int | None =
     if (lengths < 0).any():
         raise ValueError(f"lengths must be >= 0, got {lengths.tolist()}")
     longest = int(lengths.max())
-    max_len = longest if max_len is None else max_len
+    if max_len is None:
+        max_len = longest
+    elif isinstance(max_len, bool):
+        raise TypeError(f"max_len must be an int, got a bool ({max_len})")
+    else:
+        try:
+            max_len = operator.index(max_len)   # an int (NumPy and torch ints too), not 3.5
+        except TypeError:
+            raise TypeError(f"max_len must be an int, got {max_len!r} ({type(max_len).__name__})") from None
     if max_len < 1:
         raise ValueError(f"max_len must be >= 1, got {max_len}")
     if longest > max_len:

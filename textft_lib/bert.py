@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from textft_lib.text import pad_batch
-from textft_lib.transformer import TransformerEncoderLayer, check_token_ids
+from textft_lib.transformer import TransformerEncoderLayer, attention_mask_to_bool, check_token_ids
 
 #: The label value that ``F.cross_entropy`` ignores: positions that were not masked.
 IGNORE_INDEX = -100
@@ -95,6 +95,9 @@ def pack_blocks(texts: Iterable[str], tokenizer: Any, block_size: int = 128) -> 
 
 def _encode_texts(texts: Iterable[str], tokenizer: Any, caller: str) -> list[list[int]]:
     """The token ids of the non-blank ``texts`` (no special tokens); raises when nothing is left."""
+    if isinstance(texts, str):
+        raise TypeError(f"{caller} expects a list of texts, not one string (it would be read as characters): "
+                        "wrap it as [text]")
     texts = [t for t in texts if t and t.strip()]
     if not texts:
         raise ValueError(f"{caller} needs at least one non-empty text")
@@ -206,7 +209,11 @@ class MLMCollator:
     def __call__(self, examples: Sequence[Tensor | Sequence[int]]) -> dict[str, Tensor]:
         if len(examples) == 0:
             raise ValueError("MLMCollator got an empty list of examples")
-        rows = [torch.as_tensor(e, dtype=torch.long) for e in examples]
+        rows = [torch.as_tensor(e) for e in examples]
+        if any(r.dtype == torch.bool or r.is_floating_point() or r.is_complex() for r in rows if r.numel()):
+            raise TypeError("MLMCollator expects integer token ids, got "
+                            f"{sorted({str(r.dtype) for r in rows})}: float ids would be truncated")
+        rows = [r.long() for r in rows]
         lengths = {r.shape for r in rows}
         if len(lengths) != 1 or rows[0].dim() != 1:
             raise ValueError(f"MLMCollator expects 1-D sequences of one length (use make_blocks), got shapes {lengths}")
@@ -384,7 +391,7 @@ class BertModel(nn.Module):
             if attention_mask.shape != input_ids.shape:
                 raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, "
                                  f"input_ids {tuple(input_ids.shape)}")
-            mask = attention_mask.bool()
+            mask = attention_mask_to_bool(attention_mask)
             if bool(mask.all()):
                 mask = None       # no padding: the attention kernels run faster without a mask
         x = self.embeddings(input_ids, token_type_ids)                               # (B, L, d)

@@ -126,6 +126,9 @@ class BPETokenizer:
     def __init__(self, pattern: str = SPLIT_PATTERN) -> None:
         self.pattern = pattern
         self._split = regex.compile(pattern, regex.VERBOSE)
+        if self._split.groups:  # findall would return the groups, not the whole chunks
+            raise ValueError(f"the pattern must not contain capturing groups ({self._split.groups} found): "
+                             "write (?:...) instead of (...)")
         self.merges: dict[tuple[int, int], int] = {}  # (a, b) -> new id, in training order
         self.vocab: dict[int, bytes] = {i: bytes([i]) for i in range(256)}  # id -> its bytes
         self._trained = False

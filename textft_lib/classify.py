@@ -445,12 +445,12 @@ class TruncationWarning(UserWarning):
     """Some texts were longer than the model allows and were cut to fit."""
 
 
-def check_texts(texts: Any) -> list[str]:
+def check_texts(texts: Any, *, allow_blank: bool = False) -> list[str]:
     """Validate a batch of texts for ``predict``: a non-empty list of non-blank strings.
 
     Raises ``TypeError`` for a lone string (a frequent slip: it would be read as a list of
-    characters) or a non-string item, and ``ValueError`` for an empty list or blank texts,
-    naming the offending positions.
+    characters) or a non-string item, and ``ValueError`` for an empty list or (unless
+    ``allow_blank``) blank texts, naming the offending positions.
     """
     if isinstance(texts, str):
         raise TypeError("texts must be a list of strings, not one string: wrap it as [text]")
@@ -463,7 +463,7 @@ def check_texts(texts: Any) -> list[str]:
     bad_type = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad_type:
         raise TypeError(f"texts must all be strings; item {bad_type[0]} is {type(texts[bad_type[0]]).__name__}")
-    blank = [i for i, t in enumerate(texts) if not t.strip()]
+    blank = [] if allow_blank else [i for i, t in enumerate(texts) if not t.strip()]
     if blank:
         raise ValueError(f"{len(blank)} text(s) are empty or only whitespace (positions {blank[:10]}): "
                          "a classifier cannot say anything about no text; drop or fill them first")
@@ -488,7 +488,8 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int, *, warn:
         raise ValueError(f"max_length must leave room for [CLS], a token and [SEP]; got {max_length}")
     if tokenizer.pad_token_id is None:
         raise ValueError("the tokenizer has no padding token; set tokenizer.pad_token first")
-    encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+    texts = check_texts(texts, allow_blank=True)
+    encoded = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
     truncated = [i for i, ids in enumerate(encoded) if len(ids) > max_length]
     for i in truncated:
         encoded[i] = encoded[i][: max_length - 1] + encoded[i][-1:]
@@ -517,9 +518,10 @@ class TextClassificationDataset:
         texts = check_texts(texts)
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+        labels = _as_labels(labels, "labels").tolist()    # whole class ids: int() would truncate 0.9 to 0
         ids, mask, self.truncated = encode_texts(tokenizer, texts, max_length)
         lengths = mask.sum(dim=1).tolist()
-        self.items = [(ids[i, :n].clone(), int(y)) for i, (n, y) in enumerate(zip(lengths, labels))]
+        self.items = [(ids[i, :n].clone(), y) for i, (n, y) in enumerate(zip(lengths, labels))]
         self.pad_id = int(tokenizer.pad_token_id)
 
     def __len__(self) -> int:
@@ -765,9 +767,9 @@ def pool(hidden: Any, attention_mask: Any = None, how: str = "cls") -> Any:
     if attention_mask.shape != hidden.shape[:2]:
         raise ValueError(f"attention_mask must be (batch, length) = {tuple(hidden.shape[:2])}, "
                          f"got {tuple(attention_mask.shape)}")
-    from textft_lib.transformer import masked_mean
+    from textft_lib.transformer import attention_mask_to_bool, masked_mean
 
-    return masked_mean(hidden, attention_mask.bool())                     # lesson 05's padding-aware mean
+    return masked_mean(hidden, attention_mask_to_bool(attention_mask))   # lesson 05's padding-aware mean
 
 
 class BertClassifier(nn.Module):
@@ -932,8 +934,10 @@ def evaluate_classifier(model: Any, loader: Iterable) -> dict[str, float]:
 
 
 def fingerprint(*parts: Any) -> str:
-    """A short hash of texts, labels, numbers or a model's weights, for cache keys."""
+    """A short hash of texts, labels (lists, arrays, tensors), numbers or a model's weights, for cache keys."""
     import hashlib
+
+    from textft_lib.train import json_default
 
     digest = hashlib.sha256()
     for part in parts:
@@ -944,7 +948,7 @@ def fingerprint(*parts: Any) -> str:
                               if tensor.dtype.is_floating_point or tensor.dtype.is_signed
                               else tensor.cpu().numpy().tobytes())
         else:
-            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+            digest.update(json.dumps(part, sort_keys=True, default=json_default).encode())
     return digest.hexdigest()[:16]
 
 

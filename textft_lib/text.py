@@ -19,6 +19,7 @@ an attention mask (``True`` = a real token, the convention of
 from __future__ import annotations
 
 import json
+import operator
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,6 +48,17 @@ SPECIAL_TOKENS: tuple[str, ...] = (PAD, UNK, CLS, SEP, MASK)
 def _check_str(value: Any, what: str) -> None:
     if not isinstance(value, str):
         raise TypeError(f"{what} expects a str, got {type(value).__name__}")
+
+
+def _as_id(x: Any) -> int:
+    """``x`` as an int id: a Python, NumPy or torch integer. A bool, or a float that
+    ``int()`` would silently truncate, raises ``TypeError``."""
+    if isinstance(x, bool) or str(getattr(x, "dtype", "")) == "torch.bool":
+        raise TypeError(f"{x!r} is a bool, not an integer id")
+    try:
+        return operator.index(x)
+    except TypeError:
+        raise TypeError(f"{x!r} ({type(x).__name__}) is not an integer id: cast or round the ids first") from None
 
 
 # ----------------------------------------------------------------------------- normalization
@@ -167,9 +179,10 @@ def regex_tokenize(text: str, *, lowercase: bool = False, pattern: str | None = 
     """
     _check_str(text, "regex_tokenize")
     compiled = _WORD_RE if pattern is None else regex.compile(pattern, regex.VERBOSE)
+    if compiled.groups:  # findall would return the groups, not the whole matches
+        raise ValueError(f"the pattern must not contain capturing groups ({compiled.groups} found): "
+                         "write (?:...) instead of (...)")
     tokens = compiled.findall(text)
-    if tokens and not isinstance(tokens[0], str):
-        raise ValueError("the pattern must not contain capturing groups: use (?:...)")
     return [t.casefold() for t in tokens] if lowercase else tokens
 
 
@@ -238,6 +251,8 @@ def oov_rate(tokens: Iterable[str], vocab: "Vocab | Iterable[str]") -> float:
         >>> oov_rate(["a", "b", "c", "a"], {"a"})
         0.5
     """
+    if isinstance(tokens, str):
+        raise TypeError("oov_rate expects a list of tokens, got a str: tokenize it first")
     known = vocab.tokens_set() if isinstance(vocab, Vocab) else set(vocab)
     total = missing = 0
     for t in tokens:
@@ -374,7 +389,10 @@ class Vocab:
         n_special = len(self.specials)
         out = []
         for i in ids:
-            i = int(i)
+            try:
+                i = _as_id(i)
+            except TypeError as e:
+                raise TypeError(f"Vocab.decode expects integer ids: {e}") from None
             if skip_special and 0 <= i < n_special:
                 continue
             out.append(self.id_to_token(i))
@@ -455,9 +473,12 @@ def pad_batch(sequences: Sequence[Sequence[int]], *, pad_id: int = 0, max_length
         raise ValueError(f"max_length must be >= 1, got {max_length}")
     seqs = []
     for i, s in enumerate(sequences):
-        if isinstance(s, (str, bytes)) or not all(isinstance(x, int) or hasattr(x, "__index__") for x in s):
-            raise TypeError(f"sequence {i} is not a list of integer ids: {str(s)[:60]}")
-        s = [int(x) for x in s]
+        if isinstance(s, (str, bytes)):
+            raise TypeError(f"sequence {i} is a string, not a list of integer ids: {s[:60]!r}")
+        try:
+            s = [_as_id(x) for x in s]
+        except TypeError as e:
+            raise TypeError(f"sequence {i} is not a list of integer ids ({e}): {str(s)[:60]}") from None
         if max_length is not None and len(s) > max_length:
             if not truncation:
                 raise ValueError(f"sequence {i} has {len(s)} ids, more than max_length={max_length} "

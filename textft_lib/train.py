@@ -262,12 +262,32 @@ def _model_signature(model: nn.Module) -> list[str]:
     return [type(model).__name__] + [f"{k}:{tuple(v.shape)}" for k, v in sorted(model.state_dict().items())]
 
 
+def json_default(value: Any) -> Any:
+    """The ``default=`` of ``json.dumps`` for cache keys: a tensor or NumPy array becomes its
+    dtype, shape and the SHA-256 of its bytes (``str()`` abbreviates arrays of more than
+    1000 elements, so two different arrays would give the same key); anything else ``str()``.
+    """
+    import numpy as np
+
+    if isinstance(value, Tensor):
+        value = value.detach().cpu().contiguous()
+        data = value.reshape(-1).view(torch.uint8).numpy().tobytes()
+    elif isinstance(value, np.ndarray) and value.dtype != object:
+        data = np.ascontiguousarray(value).tobytes()
+    elif isinstance(value, np.ndarray):
+        return value.tolist()   # Python objects: JSON (and this function) handle each element
+    else:
+        return str(value)
+    return {"dtype": str(value.dtype), "shape": list(value.shape), "sha256": hashlib.sha256(data).hexdigest()}
+
+
 def cache_path(name: str, settings: Mapping[str, Any], model: nn.Module) -> Path:
     """The folder ``config.cache_dir("checkpoints")/<name>-<hash>`` for these settings and
     this model shape (parameter names and shapes are part of the hash)."""
     if not name or any(c in name for c in "/\\") or name.startswith("."):
         raise ValueError(f"cache name must be a plain name like 'seq2seq_dates', got {name!r}")
-    payload = json.dumps({"settings": settings, "model": _model_signature(model)}, sort_keys=True, default=str)
+    payload = json.dumps({"settings": settings, "model": _model_signature(model)}, sort_keys=True,
+                         default=json_default)
     digest = hashlib.sha256(payload.encode()).hexdigest()[:12]
     return config.cache_dir("checkpoints") / f"{name}-{digest}"
 
@@ -420,7 +440,7 @@ def fit(model: nn.Module, train_loader: Iterable, *, loss_fn: LossFn,
     stop = False
     while not stop and (epochs is None or epoch < epochs):
         epoch += 1
-        evaluated_at = -1
+        evaluated_at, epoch_start = -1, step
         for batch in train_loader:
             batch = move_to(batch, device)
             with _autocast(device, amp_dtype):
@@ -461,8 +481,11 @@ def fit(model: nn.Module, train_loader: Iterable, *, loss_fn: LossFn,
             if max_steps is not None and step >= max_steps:
                 stop = True
                 break
-        if step == 0:
-            raise ValueError("the training loader yielded no batch")
+        if step == epoch_start:  # checked every epoch: a generator is used up after its first pass
+            hint = "" if epoch == 1 else (
+                f" in epoch {epoch}, after {step} steps in the epochs before: a generator or iterator is used "
+                "up after one pass; pass a DataLoader or a list, not a generator, for several epochs")
+            raise ValueError("the training loader yielded no batch" + hint)
         if evaluated_at != step and not history.stopped_early:
             if run_evaluation():
                 stop = True

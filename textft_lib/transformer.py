@@ -60,6 +60,26 @@ def check_token_ids(ids: Tensor, vocab_size: int, name: str = "token ids") -> No
             f"with a different vocabulary?")
 
 
+def attention_mask_to_bool(mask: Tensor, name: str = "attention_mask") -> Tensor:
+    """``mask`` as a bool tensor (True = real token), accepting only a bool mask or an
+    integer mask of 0/1 (the Hugging Face ``attention_mask`` convention: 1 = real token,
+    0 = padding). Anything else raises: a float mask is often an *additive* mask
+    (0 = real token, -inf = padding), which ``.bool()`` would silently invert.
+    """
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(mask).__name__}")
+    if mask.dtype == torch.bool:
+        return mask
+    if mask.dtype.is_floating_point or mask.dtype.is_complex:
+        raise TypeError(f"{name} must be a bool or integer tensor of 0/1 (True/1 = real token, False/0 = padding), "
+                        f"got dtype {mask.dtype}; an additive float mask (0 = real, -inf = padding) "
+                        f"converts as (mask == 0)")
+    if mask.numel() and bool(((mask != 0) & (mask != 1)).any()):
+        raise ValueError(f"{name} must hold only 0 and 1 (1 = real token, 0 = padding), "
+                         f"got values from {int(mask.min())} to {int(mask.max())}")
+    return mask.bool()
+
+
 def _check_mask(mask: Tensor | None, batch: int, length: int, name: str) -> None:
     if mask is None:
         return
@@ -564,7 +584,7 @@ class EncoderClassifier(nn.Module):
         check_token_ids(input_ids, self.vocab_size, "input_ids")
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must have shape (batch, length), got {tuple(input_ids.shape)}")
-        mask = (input_ids != self.pad_id) if attention_mask is None else attention_mask.bool()
+        mask = (input_ids != self.pad_id) if attention_mask is None else attention_mask_to_bool(attention_mask)
         if mask.shape != input_ids.shape:
             raise ValueError(f"attention_mask has shape {tuple(mask.shape)}, input_ids {tuple(input_ids.shape)}")
         h = self.encoder(self.pos(self.embed(input_ids)), key_padding_mask=mask)

@@ -97,9 +97,13 @@ class Vocab:
 
 
 def _check_docs(docs: Sequence[Sequence[str]]) -> None:
-    if isinstance(docs, str) or (len(docs) > 0 and isinstance(docs[0], str)):
-        raise TypeError("expected a list of documents, each a list of tokens (not a list of strings): "
+    if isinstance(docs, str):
+        raise TypeError("expected a list of documents, each a list of tokens, not one string: "
                         "tokenize each text first, e.g. [tokenize(t) for t in texts]")
+    for i, doc in enumerate(docs):
+        if isinstance(doc, str):
+            raise TypeError(f"expected a list of documents, each a list of tokens, but document {i} is a string: "
+                            "tokenize each text first, e.g. [tokenize(t) for t in texts]")
     if sum(len(d) for d in docs) == 0:
         raise ValueError("the corpus is empty: no document has any token")
 
@@ -157,9 +161,13 @@ def _stack_ids(docs: Sequence["np.ndarray"], vocab_size: int) -> tuple["np.ndarr
 
     if vocab_size < 1:
         raise ValueError(f"vocab_size must be at least 1, got {vocab_size}")
-    arrays = [np.asarray(d, dtype=np.int64) for d in docs]
+    arrays = [np.asarray(d) for d in docs]
     if any(a.ndim != 1 for a in arrays):
         raise ValueError("each document must be a 1-D array of word ids (use encode())")
+    for n, a in enumerate(arrays):
+        if a.size and not np.issubdtype(a.dtype, np.integer):  # floats would be truncated, bools read as 0/1
+            raise TypeError(f"document {n} holds {a.dtype} values; word ids must be integers (use encode())")
+    arrays = [a.astype(np.int64) for a in arrays]
     if sum(a.size for a in arrays) == 0:
         raise ValueError("the corpus is empty: no document has any word id")
     ids = np.concatenate(arrays)
@@ -328,6 +336,8 @@ def ppmi(X: "scipy.sparse.spmatrix", *, alpha: float = 0.75) -> "scipy.sparse.cs
     import scipy.sparse as sp
 
     X = sp.csr_matrix(X, dtype=np.float64)
+    if X.nnz and X.data.min() < 0:
+        raise ValueError("X has negative entries; co-occurrence counts must be non-negative")
     total = X.sum()
     if total <= 0:
         raise ValueError("the co-occurrence matrix has no positive entry")
@@ -783,6 +793,8 @@ def sentence_vectors(kv: "KeyedVectors", texts: Sequence[str], *,
 def known_fraction(kv: "KeyedVectors", texts: Sequence[str], *,
                    tokenizer: Callable[[str], list[str]] = tokenize) -> float:
     """The fraction of the tokens of ``texts`` that have a vector in ``kv``."""
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings, not one string (wrap it: [text])")
     tokens = [t for text in texts for t in tokenizer(text)]
     if not tokens:
         raise ValueError("the texts have no tokens")
