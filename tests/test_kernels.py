@@ -243,3 +243,20 @@ def test_cpu_without_interpreter_says_how_to_enable_it():
     assert lines[0] == "False"
     assert "TRITON_INTERPRET=1" in lines[1] and "before importing triton" in lines[1]
     assert lines[2].startswith("raised") and "TRITON_INTERPRET=1" in lines[2]
+
+
+def test_known_bad_versions_are_named(monkeypatch):
+    from textft_lib import kernels
+
+    versions = {"triton": (3, 6, 0), "numpy": (2, 4, 6)}
+    monkeypatch.setattr(kernels, "installed_version", lambda name: versions[name])
+    assert "NumPy 2.4" in kernels.version_problem(interpreted=True)
+    assert kernels.version_problem(interpreted=False) is None     # compiled for a GPU: fine
+    ok, why = kernels.triton_status("cpu")
+    assert not ok and "triton>=3.7" in why
+    versions["numpy"] = (2, 2, 6)
+    assert kernels.version_problem(interpreted=True) is None
+    versions["triton"] = (3, 3, 1)
+    assert "Triton 3.4 or newer" in kernels.version_problem(interpreted=False)
+    versions["triton"] = (3, 9, 0)
+    assert kernels.version_problem(interpreted=True) is None

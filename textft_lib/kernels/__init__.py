@@ -31,6 +31,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -41,6 +42,29 @@ _MODULE = "textft_lib.kernels.flash_kernels"
 _INTERPRET_HINT = ("set TRITON_INTERPRET=1 in the environment before importing triton "
                    "(in a notebook: os.environ['TRITON_INTERPRET'] = '1' in the first cell, then "
                    "restart the kernel); the interpreter is slow, for speed use backend='sdpa'")
+
+
+@functools.lru_cache(maxsize=None)
+def installed_version(package: str) -> tuple[int, ...]:
+    """``(major, minor, patch)`` of an installed package, e.g. ``(3, 9, 0)`` for triton 3.9.0."""
+    import importlib.metadata
+    import re
+
+    return tuple(int(n) for n in re.findall(r"\d+", importlib.metadata.version(package).split("+")[0])[:3])
+
+
+def version_problem(interpreted: bool) -> str | None:
+    """Why the installed Triton (and, under the interpreter, NumPy) cannot run the kernel, or
+    None. ``requirements.txt`` excludes these combinations; this names them when they occur."""
+    triton = installed_version("triton")
+    shown = ".".join(map(str, triton))
+    if triton < (3, 4):
+        return f"the kernel needs Triton 3.4 or newer (triton.knobs), this is {shown}: pip install 'triton>=3.7'"
+    if interpreted and triton < (3, 7) and installed_version("numpy") >= (2, 4):
+        return (f"Triton {shown}'s interpreter cannot run loops with runtime bounds on NumPy 2.4 or newer "
+                "(it converts a one-element array to int, which NumPy 2.4 refuses; fixed in Triton 3.7): "
+                "pip install 'triton>=3.7', or 'numpy<2.4'")
+    return None
 
 
 def _interpret_requested() -> bool:
@@ -77,6 +101,9 @@ def triton_status(device: Any) -> tuple[bool, str]:
         return False, ("triton is not installed (it ships for Linux; on macOS and Windows use "
                        "backend='sdpa')")
     module = sys.modules.get(_MODULE)
+    problem = version_problem(_interpreted())
+    if problem:
+        return False, problem
     if device.type == "cpu":
         if _interpreted():
             return True, "interpreter"
