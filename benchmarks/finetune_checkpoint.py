@@ -1,0 +1,150 @@
+"""Lesson 07 with a real pretrained checkpoint on SST-2: the ladder from the majority class
+to full fine-tuning and LoRA, in one run, on the same training phrases.
+
+    TEXTFT_DATA_DIR=../shared/data python benchmarks/finetune_checkpoint.py              # about an hour on 2 cores
+    TEXTFT_DATA_DIR=../shared/data python benchmarks/finetune_checkpoint.py --seeds 0 1 2
+
+Methods, each on the same class-balanced subsample of SST-2's training phrases (``--max-train``):
+majority class; TF-IDF + logistic regression (also on all 67k phrases, for reference); the
+checkpoint as a frozen feature extractor (mean-pooled last layer) + logistic regression;
+full fine-tuning; LoRA on the query and value projections (Hu et al. 2021) plus the head;
+and the same architecture from random weights, trained like full fine-tuning. The checkpoint
+is ``pretrained.DEFAULT_CHECKPOINT`` (all-MiniLM-L6-v2) unless ``--checkpoint`` names another.
+Dev is GLUE's validation split (872), test the labelled test split (1,821); the training
+time is wall time on this machine's cores. "Memory" is what training keeps per trainable
+parameter (its gradient and AdamW's two moments: 12 bytes each in fp32), not a measured peak.
+
+Writes ``assets/benchmarks/finetune_checkpoint.json`` (``--out`` to change it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from textft_lib import classify, config, data, lora, pretrained
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", default=pretrained.DEFAULT_CHECKPOINT)
+    p.add_argument("--max-train", type=int, default=48_000, help="training phrases kept (0 = all 67k)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=64)
+    p.add_argument("--lr-body", type=float, default=5e-5)
+    p.add_argument("--lr-head", type=float, default=1e-3)
+    p.add_argument("--lr-scratch", type=float, default=3e-4, help="the random-init model (one rate for all)")
+    p.add_argument("--lora-r", type=int, default=8)
+    p.add_argument("--lora-alpha", type=float, default=16.0)
+    p.add_argument("--lr-lora", type=float, default=5e-4)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--methods", nargs="+", default=["majority", "tfidf", "features", "full", "lora", "random"])
+    p.add_argument("--out", type=Path, default=config.assets_dir("benchmarks") / "finetune_checkpoint.json")
+    args = p.parse_args(argv)
+    unknown = set(args.methods) - {"majority", "tfidf", "features", "full", "lora", "random"}
+    if unknown:
+        p.error(f"unknown methods {sorted(unknown)}")
+    return args
+
+
+def mean_features(model, tok, texts, max_length, batch_size=128) -> np.ndarray:
+    """The encoder's last layer, mean-pooled over the real tokens: ``(N, hidden)``."""
+    encoder = model.base_model.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(texts), batch_size):
+            batch = tok(list(texts[i:i + batch_size]), padding=True, truncation=True, max_length=max_length,
+                        return_tensors="pt")
+            hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            out.append(classify.pool(hidden, batch["attention_mask"], "mean").numpy())
+    return np.concatenate(out)
+
+
+def accuracy_of(model, tok, split, max_length) -> float:
+    clf = classify.Classifier(model, tok, ["negative", "positive"], max_length=max_length)
+    return classify.accuracy(split.labels, clf.predict(split.texts).labels)
+
+
+def train_one(method: str, args, ds, train, seed: int) -> dict:
+    torch.manual_seed(seed)
+    model, tok = pretrained.load_classifier(args.checkpoint, 2, label_names=["negative", "positive"])
+    lr_body, lr_head, frozen = args.lr_body, args.lr_head, False
+    if method == "random":
+        from transformers import AutoModelForSequenceClassification
+
+        model = AutoModelForSequenceClassification.from_config(model.config)   # same shape, random weights
+        lr_body = lr_head = args.lr_scratch
+    if method == "lora":
+        lora.add_lora(model, r=args.lora_r, alpha=args.lora_alpha, targets=("query", "value"))
+        lr_body = lr_head = args.lr_lora
+        frozen = None
+    total = sum(p.numel() for p in model.parameters())
+    start = time.perf_counter()
+    history = classify.finetune(model, tok, train, ds.validation, lr_body=lr_body, lr_head=lr_head,
+                                epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length,
+                                patience=None, frozen_body=frozen, seed=seed, device="cpu", progress=True)
+    seconds = time.perf_counter() - start
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"dev": history.best["val_accuracy"], "test": accuracy_of(model, tok, ds.test, args.max_length),
+            "train_seconds": round(seconds, 1), "steps": history.best["step"], "trainable_params": trainable,
+            "total_params": total, "trainable_share": trainable / total,
+            "training_state_mb": round(trainable * 12 / 1e6, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config.seed_everything(0)
+    ds = data.load_sst2()
+    train = classify.subsample(ds.train, args.max_train, seed=0) if args.max_train else ds.train
+    print(f"SST-2 from {ds.source}: {len(train.texts)} training phrases (of {len(ds.train.texts)}), "
+          f"dev {len(ds.validation.texts)}, test {len(ds.test.texts)}; {torch.get_num_threads()} threads", flush=True)
+    checkpoint = pretrained.find_checkpoint(args.checkpoint)
+    rows: dict[str, list[dict]] = {}
+    for method in args.methods:
+        for seed in args.seeds if method in ("full", "lora", "random") else [0]:
+            start = time.perf_counter()
+            if method == "majority":
+                base = classify.MajorityBaseline().fit(train.labels, 2)
+                row = {"dev": classify.accuracy(ds.validation.labels, base.predict(ds.validation.texts)),
+                       "test": classify.accuracy(ds.test.labels, base.predict(ds.test.texts))}
+            elif method == "tfidf":
+                row = {}
+                for name, split in (("", train), ("_all", ds.train)):
+                    model = classify.fit_tfidf_logreg(split.texts, split.labels, ds.validation.texts,
+                                                      ds.validation.labels)
+                    row["dev" + name] = classify.accuracy(ds.validation.labels, model.predict(ds.validation.texts))
+                    row["test" + name] = classify.accuracy(ds.test.labels, model.predict(ds.test.texts))
+            elif method == "features":
+                model, tok = pretrained.load_classifier(args.checkpoint, 2)
+                feats = [mean_features(model, tok, s.texts, args.max_length) for s in (train, ds.validation, ds.test)]
+                lr = classify.fit_features_logreg(feats[0], train.labels, feats[1], ds.validation.labels)
+                row = {"dev": classify.accuracy(ds.validation.labels, lr.predict(feats[1])),
+                       "test": classify.accuracy(ds.test.labels, lr.predict(feats[2]))}
+            else:
+                row = train_one(method, args, ds, train, seed)
+            row.update(seed=seed, seconds=round(time.perf_counter() - start, 1))
+            rows.setdefault(method, []).append(row)
+            print(f"{method:<9} seed {seed}: " + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                                          for k, v in row.items()), flush=True)
+    print(f"\n{'method':<10}{'dev':>8}{'test':>8}{'± test':>8}{'train s':>9}{'trainable':>11}")
+    for method, runs in rows.items():
+        tests = [r["test"] for r in runs]
+        print(f"{method:<10}{np.mean([r['dev'] for r in runs]):>8.3f}{np.mean(tests):>8.3f}"
+              f"{np.std(tests) if len(tests) > 1 else 0:>8.3f}{np.mean([r.get('train_seconds', r['seconds']) for r in runs]):>9.0f}"
+              f"{runs[0].get('trainable_params', 0):>11,}")
+    report = {"benchmark": "finetune_checkpoint", "checkpoint": args.checkpoint, "checkpoint_source": checkpoint.source,
+              "device": config.describe_device(torch.device("cpu")), "data": ds.source,
+              "n_train": len(train.texts), "n_dev": len(ds.validation.texts), "n_test": len(ds.test.texts),
+              "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "results": rows}
+    print("wrote", config.write_benchmark(report, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
