@@ -10,8 +10,11 @@ Modules, one job each (import the one you need; nothing heavy loads at package i
 - ``kernels``: the fused attention kernel in Triton (lesson 04)
 - ``transformer``, ``train``: the Transformer and the training loop (lesson 05)
 - ``bert``: masking, the MLM model, Hugging Face conversion (lesson 06)
-- ``classify``: fine-tuning and using a classifier (lesson 07)
-- ``adapt``: domain-adaptive pretraining on a task's unlabelled text (lesson 07)
+- ``metrics``, ``baselines``, ``encoding``, ``classifier``, ``finetuning``: measuring,
+  baselines, tokenizing for, using and fine-tuning a text classifier (lesson 07); ``classify``
+  re-exports them all
+- ``pretrained``, ``lora``: real pretrained checkpoints, LoRA (lesson 07)
+- ``adapt``: domain-adaptive pretraining on a task's unlabelled text (appendix A1)
 """
 
 __version__ = "0.1.0"

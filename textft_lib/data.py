@@ -11,6 +11,7 @@ Example::
     wiki = data.load("wiki")                  # list[Article]: 106 real Wikipedia articles
     reviews = data.load("movie_reviews")      # TextDataset with train/validation/test splits
     reviews.train.texts[0], reviews.train.labels[0], reviews.label_names
+    sst2 = data.load_dataset("sst2", max_train=4000)   # a labelled dataset, training split subsampled
 
 Return types:
 
@@ -533,3 +534,55 @@ def load(name: str, **options: Any) -> Any:
     if name not in CATALOG:
         raise KeyError(f"unknown data source {name!r}; known sources: {', '.join(CATALOG)}")
     return CATALOG[name].loader(**options)
+
+
+# --------------------------------------------------------------------------- labelled datasets
+
+
+def labelled_datasets() -> tuple[str, ...]:
+    """Names of the catalogue's labelled text datasets: the ``"classification"`` sources,
+    whose ``load`` returns a ``TextDataset`` (``movie_reviews``, ``sst2``, ``ag_news``)."""
+    return tuple(name for name, s in CATALOG.items() if s.kind == "classification")
+
+
+def load_dataset(name: str, *, max_train: int | None = None, seed: int = 0) -> TextDataset:
+    """Load a labelled dataset through ``load`` and optionally subsample its training split.
+
+    ``name`` is one of ``labelled_datasets()``. ``"movie_reviews"`` is bundled (200 sentences,
+    split 140 / 30 / 30); ``"sst2"`` and ``"ag_news"`` come from ``TEXTFT_DATA_DIR`` or, online,
+    from the hub. ``max_train`` keeps a class-balanced, seeded random subset of the training
+    sentences (for CPU budgets); validation and test are never subsampled, so numbers stay
+    comparable.
+
+    Example::
+
+        ds = load_dataset("sst2", max_train=4000)     # 4000 training sentences, full dev/test
+    """
+    names = labelled_datasets()
+    if name not in names:
+        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(names)}")
+    ds = load(name)
+    if max_train is not None and max_train < len(ds.train):
+        ds = TextDataset(ds.name, subsample(ds.train, max_train, seed=seed), ds.validation,
+                         ds.test, ds.label_names, source=f"{ds.source} (train subsample {max_train})")
+    return ds
+
+
+def subsample(split: Split, n: int, *, seed: int = 0) -> Split:
+    """A seeded random subset of ``n`` examples that keeps the class proportions of ``split``."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    if n >= len(split):
+        return split
+    rng = random.Random(seed)
+    by_class: dict[int, list[int]] = {}
+    for i, y in enumerate(split.labels):
+        by_class.setdefault(y, []).append(i)
+    chosen: list[int] = []
+    for y in sorted(by_class):
+        idx = by_class[y]
+        rng.shuffle(idx)
+        chosen.extend(idx[: max(1, round(n * len(idx) / len(split)))])
+    rng.shuffle(chosen)
+    chosen = chosen[:n]
+    return Split([split.texts[i] for i in chosen], [split.labels[i] for i in chosen])

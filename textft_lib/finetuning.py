@@ -1,0 +1,159 @@
+"""Fine-tuning a classifier with ``train.fit`` (lesson 07).
+
+``finetune`` runs lesson 05's training loop with a small learning rate for the encoder and
+a larger one for the head (``train.param_groups``), warm-up and decay, and early stopping.
+Its pieces: ``HEAD_PREFIXES`` / ``head_prefixes`` (which parameters are the head),
+``freeze_body``, ``classification_loss`` and ``evaluate_classifier`` (the ``loss_fn`` and
+``evaluate_fn`` of ``train.fit``), and ``fingerprint`` (cache keys).
+
+Example::
+
+    from textft_lib import classifier, data, finetuning
+    ds = data.load("movie_reviews")
+    model, tok = classifier.BertClassifier.from_pretrained(folder, num_classes=2)
+    history = finetuning.finetune(model, tok, ds.train, ds.validation, epochs=3)
+    history.best["val_accuracy"]
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+import torch
+
+from textft_lib import config, data
+from textft_lib.classifier import logits_of, model_max_length
+from textft_lib.encoding import TextClassificationDataset
+
+
+#: Parameter-name prefixes of the task head, for the models this lesson trains.
+HEAD_PREFIXES = ("classifier.", "pooler.", "bert.pooler.", "head.")
+
+
+def head_prefixes(model: Any) -> tuple[str, ...]:
+    """The prefixes (of ``HEAD_PREFIXES``) that name the head parameters of ``model``."""
+    names = [n for n, _ in model.named_parameters()]
+    found = tuple(p for p in HEAD_PREFIXES if any(n.startswith(p) for n in names))
+    if not found:
+        raise ValueError(f"cannot find a classification head among {names[-4:]}; expected names starting "
+                         f"with one of {HEAD_PREFIXES}")
+    return found
+
+
+def freeze_body(model: Any, frozen: bool = True) -> int:
+    """Freeze (or unfreeze) every parameter outside the head; return how many values stay trainable.
+
+    With the body frozen, fine-tuning trains only the head on fixed pretrained features
+    ("feature extraction"); unfrozen, every layer adapts to the task.
+    """
+    heads = head_prefixes(model)
+    for name, p in model.named_parameters():
+        p.requires_grad = name.startswith(heads) or not frozen
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def classification_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+    """``loss_fn`` for ``train.fit``: cross-entropy of the logits against ``batch["labels"]``.
+
+    ``batch``: ``input_ids (B, L)``, ``attention_mask (B, L)``, ``labels (B,)``. Returns the
+    loss and the batch accuracy (computed from the same logits, so the log shows exactly
+    what the model did).
+    """
+    import torch.nn.functional as F
+
+    logits = logits_of(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]))
+    loss = F.cross_entropy(logits.float(), batch["labels"])
+    return loss, {"accuracy": (logits.argmax(-1) == batch["labels"]).float().mean().item()}
+
+
+def evaluate_classifier(model: Any, loader: Iterable) -> dict[str, float]:
+    """``evaluate_fn`` for ``train.fit``: loss and accuracy over *all* examples of ``loader``
+    (weighted by example, so a short last batch counts for what it holds)."""
+    import torch.nn.functional as F
+
+    device = next(model.parameters()).device
+    total_loss, correct, n = 0.0, 0, 0
+    with torch.no_grad():
+        for batch in loader:
+            ids, mask, y = (batch[k].to(device) for k in ("input_ids", "attention_mask", "labels"))
+            logits = logits_of(model(input_ids=ids, attention_mask=mask)).float()
+            total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += int((logits.argmax(-1) == y).sum())
+            n += len(y)
+    if n == 0:
+        raise ValueError("the evaluation loader yielded no example")
+    return {"loss": total_loss / n, "accuracy": correct / n}
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short hash of texts, labels (lists, arrays, tensors), numbers or a model's weights, for cache keys."""
+    import hashlib
+
+    from textft_lib.train import json_default
+
+    digest = hashlib.sha256()
+    for part in parts:
+        if hasattr(part, "state_dict"):
+            for name, tensor in sorted(part.state_dict().items()):
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().view(-1).numpy().tobytes()
+                              if tensor.dtype.is_floating_point or tensor.dtype.is_signed
+                              else tensor.cpu().numpy().tobytes())
+        else:
+            digest.update(json.dumps(part, sort_keys=True, default=json_default).encode())
+    return digest.hexdigest()[:16]
+
+
+def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Split, *,
+             lr_body: float = 5e-5, lr_head: float = 1e-3, epochs: int = 4, batch_size: int = 32,
+             warmup_ratio: float = 0.1, schedule: str = "linear", weight_decay: float = 0.01,
+             patience: int | None = 2, frozen_body: bool | None = False, max_length: int | None = None,
+             seed: int = 0, cache: str | None = None, device: Any = None, progress: bool = True,
+             verbose: bool = False) -> Any:
+    """Fine-tune a classifier with ``train.fit``: discriminative learning rates, warm-up then
+    decay, early stopping on validation accuracy, the best weights restored at the end.
+
+    * ``model``: ``BertClassifier``, ``transformers.BertForSequenceClassification`` or
+      ``transformer.EncoderClassifier`` (anything with a head named as in ``HEAD_PREFIXES``
+      whose forward takes ``input_ids`` and ``attention_mask``);
+    * ``lr_body`` for the pretrained encoder (small: it already knows a lot), ``lr_head``
+      for the new head (larger: it starts from random). Use equal values to train a model
+      from scratch with one learning rate;
+    * ``frozen_body=True`` trains the head alone; ``None`` trains what the model marks trainable
+      (``requires_grad``), e.g. after ``lora.add_lora``;
+    * ``cache``: a name for ``train.fit``'s checkpoint cache; the key covers every setting,
+      the data and the model's initial weights, so a re-run with the same inputs is instant.
+
+    Returns ``train.History`` (``history.best["val_accuracy"]``, ``history.seconds``).
+    """
+    from textft_lib import train as training
+
+    device = device if device is not None else config.get_device()
+    model.to(device)
+    max_length = max_length or model_max_length(model)
+    if frozen_body is not None:
+        freeze_body(model, frozen_body)
+    initial = fingerprint(model) if cache else None
+    train_ds = TextClassificationDataset(tokenizer, train.texts, train.labels, max_length)
+    val_ds = TextClassificationDataset(tokenizer, validation.texts, validation.labels, max_length)
+    train_loader = train_ds.loader(batch_size, shuffle=True, seed=seed)
+    val_loader = val_ds.loader(max(batch_size, 64))
+    total = epochs * len(train_loader)
+    groups = training.param_groups(model, lr_body=lr_body, lr_head=lr_head, head_prefix=head_prefixes(model),
+                                   weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(groups)
+    scheduler = training.warmup_decay_schedule(optimizer, int(warmup_ratio * total), total, kind=schedule)
+    settings = None
+    if cache:
+        settings = {"lr_body": lr_body, "lr_head": lr_head, "epochs": epochs, "batch_size": batch_size,
+                    "warmup_ratio": warmup_ratio, "schedule": schedule, "weight_decay": weight_decay,
+                    "patience": patience, "frozen_body": frozen_body, "max_length": max_length, "seed": seed,
+                    "data": fingerprint(train.texts, train.labels, validation.texts, validation.labels),
+                    "initial_weights": initial, "device": str(device)}
+    torch.manual_seed(seed)   # dropout masks
+    return training.fit(model, train_loader, loss_fn=classification_loss, optimizer=optimizer,
+                        scheduler=scheduler, epochs=epochs, val_loader=val_loader,
+                        evaluate_fn=evaluate_classifier, monitor="val_accuracy", mode="max",
+                        patience=patience, restore_best=True, device=device, progress=progress,
+                        verbose=verbose, cache=cache, settings=settings)
