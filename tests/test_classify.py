@@ -124,6 +124,19 @@ def test_load_dataset_rejects_unknown_name():
         classify.load_dataset("imdb")
 
 
+def test_load_dataset_takes_every_labelled_set_of_the_catalogue(tmp_path, monkeypatch):
+    # AG News from local files in its original layout: four topics, subsampled per class
+    folder = tmp_path / "ag_news"
+    folder.mkdir()
+    rows = [f'"{1 + i % 4}","title {i}","text number {i}"' for i in range(80)]
+    (folder / "train.csv").write_text("\n".join(rows) + "\n")
+    (folder / "test.csv").write_text("\n".join(rows[:20]) + "\n")
+    monkeypatch.setenv("TEXTFT_DATA_DIR", str(tmp_path))
+    ds = classify.load_dataset("ag_news", max_train=40)
+    assert len(ds.train) == 40 and set(ds.train.labels) == {0, 1, 2, 3} and len(ds.label_names) == 4
+    assert "ag_news" in classify.DATASETS and "sst2" in classify.DATASETS
+
+
 def test_baselines_on_movie_reviews():
     ds = classify.load_dataset("movie_reviews")
     assert (len(ds.train), len(ds.validation), len(ds.test)) == (140, 30, 30)
