@@ -195,3 +195,17 @@ def test_add_lora_names_the_layers_when_none_match(tiny_checkpoint):
     model, _ = pretrained.load_classifier(str(tiny_checkpoint), 2)
     with pytest.raises(ValueError, match="its linear layers are named"):
         lora.add_lora(model, targets=("q_proj",))
+
+
+@pytest.mark.parametrize("labels, err, match", [
+    ([1, 2] * 8, ValueError, r"do not fit a head of 2 classes"),
+    ([-1, 1] * 8, (ValueError, TypeError), "label"),
+    ([0.7, 0.2] * 8, TypeError, "label"),
+])
+def test_finetune_refuses_labels_the_head_cannot_output(tiny_checkpoint, labels, err, match):
+    model, tok = pretrained.load_classifier(str(tiny_checkpoint), 2)
+    bad = data.Split(keyword_task(16, 0).texts, labels)
+    with pytest.raises(err, match=match):
+        classify.finetune(model, tok, bad, keyword_task(8, 1), epochs=1, device="cpu", progress=False)
+    with pytest.raises(TypeError, match="data.Split"):
+        classify.finetune(model, tok, (bad.texts, bad.labels), keyword_task(8, 1), device="cpu", progress=False)

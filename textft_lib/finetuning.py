@@ -25,6 +25,7 @@ import torch
 from textft_lib import config, data
 from textft_lib.classifier import logits_of, model_max_length
 from textft_lib.encoding import TextClassificationDataset
+from textft_lib.metrics import as_labels
 
 
 #: Parameter-name prefixes of the task head, for the models this lesson trains.
@@ -105,6 +106,30 @@ def fingerprint(*parts: Any) -> str:
     return digest.hexdigest()[:16]
 
 
+def model_classes(model: Any) -> int | None:
+    """How many classes ``model``'s head outputs: ``num_classes`` (the course's classifiers) or
+    ``config.num_labels`` (``transformers``' models); None when the model does not say."""
+    n = getattr(model, "num_classes", None)
+    if n is None:
+        n = getattr(getattr(model, "config", None), "num_labels", None)
+    return n if isinstance(n, int) else None
+
+
+def check_labels_fit(model: Any, *splits: Any) -> None:
+    """Raise ``ValueError`` unless every split's labels are whole class ids the model's head
+    can output (0 .. classes - 1), with a message that names the split and the labels."""
+    n = model_classes(model)
+    for name, split in zip(("train", "validation"), splits):
+        if not hasattr(split, "texts") or not hasattr(split, "labels"):
+            raise TypeError(f"{name} must be a data.Split (texts and labels), got {type(split).__name__}: "
+                            "wrap lists as data.Split(texts, labels)")
+        labels = as_labels(split.labels, f"{name} labels")
+        if n is not None and len(labels) and labels.max() >= n:
+            found = sorted(set(labels.tolist()))[:10]
+            raise ValueError(f"{name} labels {found} do not fit a head of {n} classes (ids 0..{n - 1}): "
+                             "map the labels to 0..n-1, or give the model more classes")
+
+
 def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Split, *,
              lr_body: float = 5e-5, lr_head: float = 1e-3, epochs: int = 4, batch_size: int = 32,
              warmup_ratio: float = 0.1, schedule: str = "linear", weight_decay: float = 0.01,
@@ -129,6 +154,7 @@ def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Spl
     """
     from textft_lib import train as training
 
+    check_labels_fit(model, train, validation)
     device = device if device is not None else config.get_device()
     model.to(device)
     max_length = max_length or model_max_length(model)
