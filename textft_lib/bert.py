@@ -646,13 +646,29 @@ def from_hf_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return {our_name(k): v for k, v in state.items() if k not in skip}
 
 
-def to_transformers(model: BertForMLM, attn_implementation: str = "sdpa") -> Any:
+def to_transformers(model: Any, attn_implementation: str = "sdpa") -> Any:
     """A ``transformers.BertForMaskedLM`` holding a copy of ``model``'s weights (same logits).
 
     ``attn_implementation``: ``"sdpa"`` (transformers' default) or ``"eager"`` (the
     attention formula written out). The copy is on ``model``'s device and in its mode.
+
+    A ``classifier.BertClassifier`` becomes a ``BertForSequenceClassification`` instead
+    (``BertClassifier.to_transformers``): with ``pooling="cls"`` only, since transformers
+    has no mean-pooling classifier (``ValueError`` says so). Other models raise ``TypeError``.
+
+    Example::
+
+        hf = to_transformers(BertForMLM(cfg)).eval()      # transformers.BertForMaskedLM
     """
     from transformers import BertForMaskedLM
+
+    from textft_lib.classifier import BertClassifier
+
+    if isinstance(model, BertClassifier):
+        return model.to_transformers(attn_implementation)
+    if not isinstance(model, BertForMLM):
+        raise TypeError(f"to_transformers converts a BertForMLM (or a classifier.BertClassifier), "
+                        f"got {type(model).__name__}")
 
     hf_config = model.config.to_hf()
     hf_config._attn_implementation = attn_implementation

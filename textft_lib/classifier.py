@@ -3,9 +3,12 @@
 * ``BertClassifier``: the course's BERT encoder + a head on one vector per sentence
   (``pool``: the [CLS] vector or the mean over real tokens);
 * ``Classifier``: tokenizer + model + label names, with a batched ``predict(texts)``
-  returning a ``Prediction``, ``evaluate``, ``save`` and ``load`` (safetensors);
-* ``logits_of`` (the logits of a model's output) and ``model_max_length`` (how many
-  tokens a model accepts), which fine-tuning uses too.
+  returning a ``Prediction``, ``evaluate``, ``save`` and ``load`` (safetensors); a saved
+  folder also loads with ``transformers.AutoModelForSequenceClassification`` whenever
+  ``transformers`` has the model (not for mean pooling: ``TransformersExportWarning``);
+* ``logits_of`` (the logits of a model's output), ``model_max_length`` (how many
+  tokens a model accepts) and ``model_classes`` (how many classes its head outputs),
+  which fine-tuning uses too.
 
 Example::
 
@@ -16,11 +19,12 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +32,8 @@ from torch import nn
 
 from textft_lib import config
 from textft_lib.encoding import TruncationWarning, check_texts, encode_texts
-from textft_lib.metrics import classification_report, expected_calibration_error, softmax
+from textft_lib.metrics import (as_label_names, check_int, check_number, classification_report,
+                                expected_calibration_error, softmax)
 
 
 def logits_of(output: Any) -> Any:
@@ -71,6 +76,46 @@ class Prediction:
 
 CLASSIFIER_FILE = "classifier.json"
 WEIGHTS_FILE = "model.safetensors"
+#: The file of ``transformers``' configuration: ``Classifier.save`` writes it only where
+#: ``AutoModelForSequenceClassification`` can load the folder.
+TRANSFORMERS_CONFIG_FILE = "config.json"
+#: Why a mean-pooled ``BertClassifier`` has no ``transformers`` form.
+MEAN_POOLING_NOT_IN_TRANSFORMERS = (
+    "transformers' BertForSequenceClassification always classifies the [CLS] vector (through its "
+    "pooler); it has no mean-pooling option, so a model that averages the token vectors would load "
+    "there with the same weights and give different answers")
+
+
+class TransformersExportWarning(UserWarning):
+    """A classifier was saved in a form that only ``Classifier.load`` reads, because
+    ``transformers`` has no model that computes the same thing."""
+
+
+@contextlib.contextmanager
+def no_progress_bars() -> Iterator[None]:
+    """Hide ``transformers``' progress bars (one per file it writes or reads) inside the block,
+    restoring the setting after. Example: ``with no_progress_bars(): hf.save_pretrained(folder)``."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+
+
+def model_classes(model: Any) -> int | None:
+    """How many classes ``model``'s head outputs: ``num_classes`` (the course's classifiers) or
+    ``config.num_labels`` (``transformers``' models); None when the model does not say.
+
+    Example: ``model_classes(BertClassifier(cfg, 3))`` is ``3``.
+    """
+    n = getattr(model, "num_classes", None)
+    if n is None:
+        n = getattr(getattr(model, "config", None), "num_labels", None)
+    return n if isinstance(n, int) else None
 
 
 class Classifier:
@@ -89,16 +134,24 @@ class Classifier:
         same = Classifier.load("my_classifier")
     """
 
-    def __init__(self, model: Any, tokenizer: Any, label_names: Sequence[str], *, max_length: int | None = None):
-        if not label_names or len(set(label_names)) != len(label_names):
-            raise ValueError(f"label_names must be distinct names, one per class; got {list(label_names)}")
-        self.model, self.tokenizer, self.label_names = model, tokenizer, list(label_names)
+    def __init__(self, model: Any, tokenizer: Any, label_names: Sequence[str] | dict[int, str], *,
+                 max_length: int | None = None):
+        """``label_names``: one name per class, as a list (``label_names[i]`` names class i) or
+        a dict ``{id: name}`` with ids 0..n-1 (as ``id2label``), converted to the list. A lone
+        string, repeated names or a number of names other than the model's classes raise."""
+        self.label_names = as_label_names(label_names)
+        n = model_classes(model)
+        if n is not None and n != len(self.label_names):
+            raise ValueError(f"the model has {n} classes but label_names has {len(self.label_names)} names "
+                             f"({self.label_names[:10]}): give one name per class")
+        self.model, self.tokenizer = model, tokenizer
         limit = model_max_length(model)
         if max_length is None:
             max_length = limit
+        max_length = check_int(max_length, "max_length", minimum=3)
         if max_length > limit:
             raise ValueError(f"max_length={max_length} is longer than the model's {limit} positions")
-        self.max_length = int(max_length)
+        self.max_length = max_length
 
     @property
     def device(self) -> Any:
@@ -112,8 +165,7 @@ class Classifier:
         fast as batches in the given order on short texts of mixed length."""
 
         texts = check_texts(texts)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         ids, mask, truncated = encode_texts(self.tokenizer, texts, self.max_length, warn=False)
         lengths = mask.sum(dim=1)
         order = torch.argsort(lengths, descending=True, stable=True)
@@ -146,6 +198,7 @@ class Classifier:
         changing any label. An empty list, a lone string or blank texts raise an error;
         texts longer than ``max_length`` tokens are truncated with a ``TruncationWarning``.
         """
+        temperature = check_number(temperature, "temperature", low=0, low_open=True)
         logits, truncated = self.logits(texts, batch_size=batch_size)
         probs = softmax(logits.numpy(), temperature)
         return Prediction(probs.argmax(axis=1).astype(np.int64), probs, self.label_names, truncated)
@@ -162,32 +215,69 @@ class Classifier:
 
     def save(self, folder: str | Path) -> Path:
         """Write the classifier to ``folder``: tokenizer files, weights (safetensors) and
-        ``classifier.json`` (label names, length limit, model kind and configuration)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        meta = {"format": "textft-classifier", "version": 1, "label_names": self.label_names,
-                "max_length": self.max_length}
-        if isinstance(self.model, BertClassifier):
-            from safetensors.torch import save_model
+        ``classifier.json`` (label names, length limit, model kind and configuration), which
+        ``Classifier.load`` reads back. Returns the folder.
 
+        Where ``transformers`` has the same model, the folder is also a ``transformers``
+        checkpoint (``config.json`` with ``id2label``, weights under its names), so that
+        ``AutoModelForSequenceClassification.from_pretrained(folder)`` and
+        ``AutoTokenizer.from_pretrained(folder)`` load it: a ``transformers`` model, and a
+        ``BertClassifier`` with ``pooling="cls"`` (saved as ``BertForSequenceClassification``).
+
+        A ``BertClassifier`` with ``pooling="mean"`` has no ``transformers`` equivalent
+        (``MEAN_POOLING_NOT_IN_TRANSFORMERS``): it is saved for ``Classifier.load`` only, with
+        no ``config.json`` (a stale one in ``folder`` is removed, since it would describe
+        another model), ``classifier.json`` says so under ``"transformers"``, and a
+        ``TransformersExportWarning`` tells the caller.
+
+        Example::
+
+            clf.save("my_classifier")
+            Classifier.load("my_classifier").predict(["a fine film"]).names
+        """
+        folder = Path(folder)
+        meta: dict[str, Any] = {"format": "textft-classifier", "version": 1, "label_names": self.label_names,
+                                "max_length": self.max_length}
+        if isinstance(self.model, BertClassifier):
             meta["kind"] = "textft-bert"
             meta["model_config"] = self.model.config_dict()
-            save_model(self.model, str(folder / WEIGHTS_FILE))
+            if self.model.pooling == "cls":
+                hf = self.model.to_transformers()
+            else:
+                hf = None
         elif hasattr(self.model, "save_pretrained"):
             meta["kind"] = "transformers"
-            cfg = self.model.config
-            cfg.id2label = dict(enumerate(self.label_names))
-            cfg.label2id = {n: i for i, n in enumerate(self.label_names)}
-            self.model.save_pretrained(folder)
+            hf = self.model
         else:
             raise TypeError(f"cannot save a {type(self.model).__name__}: use BertClassifier or a transformers model")
+        folder.mkdir(parents=True, exist_ok=True)
+        if hf is not None:
+            hf.config.id2label = dict(enumerate(self.label_names))
+            hf.config.label2id = {n: i for i, n in enumerate(self.label_names)}
+            with no_progress_bars():
+                hf.save_pretrained(folder)
+            meta["weights"] = "transformers"
+            meta["transformers"] = {"loads": True, "class": type(hf).__name__}
+        else:
+            from safetensors.torch import save_model
+
+            (folder / TRANSFORMERS_CONFIG_FILE).unlink(missing_ok=True)
+            save_model(self.model, str(folder / WEIGHTS_FILE))
+            meta["weights"] = "textft"
+            meta["transformers"] = {"loads": False, "why": MEAN_POOLING_NOT_IN_TRANSFORMERS}
+            warnings.warn(f"{folder} holds a mean-pooled BertClassifier: Classifier.load reads it, but "
+                          f"transformers cannot: {MEAN_POOLING_NOT_IN_TRANSFORMERS}. Train with pooling='cls' "
+                          "for a folder that transformers loads too", TransformersExportWarning, stacklevel=2)
         self.tokenizer.save_pretrained(folder)
         (folder / CLASSIFIER_FILE).write_text(json.dumps(meta, indent=2))
         return folder
 
     @classmethod
     def load(cls, folder: str | Path, *, device: Any = None) -> "Classifier":
-        """Load a classifier written by ``save`` (weights with safetensors, no pickles)."""
+        """Load a classifier written by ``save`` (weights with safetensors, no pickles): a
+        ``BertClassifier`` comes back as one, whichever form its weights were saved in.
+
+        Example: ``Classifier.load("my_classifier", device="cpu")``."""
         folder = Path(folder)
         meta_path = folder / CLASSIFIER_FILE
         if not meta_path.exists():
@@ -199,7 +289,16 @@ class Classifier:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        if meta["kind"] == "textft-bert":
+        if meta["kind"] == "textft-bert" and meta.get("weights") == "transformers":
+            from transformers import AutoModelForSequenceClassification
+
+            with no_progress_bars():
+                hf = AutoModelForSequenceClassification.from_pretrained(folder)
+            model = BertClassifier.from_transformers(hf)
+            if model.config_dict() != meta["model_config"]:
+                raise ValueError(f"{folder}: the transformers weights do not match the BertClassifier "
+                                 f"described in {CLASSIFIER_FILE}")
+        elif meta["kind"] == "textft-bert":       # our parameter names (mean pooling, or an older save)
             from safetensors.torch import load_model
 
             model = BertClassifier.from_config(meta["model_config"])
@@ -207,7 +306,8 @@ class Classifier:
         elif meta["kind"] == "transformers":
             from transformers import AutoModelForSequenceClassification
 
-            model = AutoModelForSequenceClassification.from_pretrained(folder)
+            with no_progress_bars():
+                model = AutoModelForSequenceClassification.from_pretrained(folder)
         else:
             raise ValueError(f"{meta_path}: unknown model kind {meta['kind']!r}")
         model.to(device if device is not None else config.get_device()).eval()
@@ -286,6 +386,7 @@ class BertClassifier(nn.Module):
         from textft_lib import bert
 
         super().__init__()
+        num_classes = check_int(num_classes, "num_classes")
         if num_classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
         if pooling not in POOLINGS:
@@ -339,6 +440,46 @@ class BertClassifier(nn.Module):
         model = cls(cfg, num_classes, dropout=dropout, pooling=pooling)
         model.bert.load_state_dict(mlm.bert.state_dict())
         return model, tokenizer
+
+    def to_transformers(self, attn_implementation: str = "sdpa") -> Any:
+        """A ``transformers.BertForSequenceClassification`` holding a copy of this model's
+        weights (same logits), on this model's device and in its mode; the inverse of
+        ``from_transformers``.
+
+        Only ``pooling="cls"`` has one: with ``pooling="mean"`` it raises ``ValueError``
+        (``MEAN_POOLING_NOT_IN_TRANSFORMERS``); save such a model with ``Classifier.save``.
+
+        Example::
+
+            hf = BertClassifier(cfg, 2).to_transformers()
+            hf.save_pretrained("folder")          # AutoModelForSequenceClassification loads it
+        """
+        from transformers import BertForSequenceClassification
+
+        from textft_lib import bert
+
+        if self.pooling != "cls":
+            raise ValueError(f"a BertClassifier with pooling={self.pooling!r} cannot become a transformers model: "
+                             f"{MEAN_POOLING_NOT_IN_TRANSFORMERS}. Classifier.save still saves it for "
+                             "Classifier.load")
+        hf_config = self.config.to_hf()
+        hf_config.num_labels = self.num_classes
+        hf_config.classifier_dropout = self.classifier_dropout
+        hf_config._attn_implementation = attn_implementation
+        hf = BertForSequenceClassification(hf_config)
+        state = {}
+        for name, value in self.state_dict().items():
+            if name.startswith("pooler."):
+                state["bert." + name] = value
+            elif name.startswith("classifier."):
+                state[name] = value
+            else:
+                state[bert.hf_name(name)] = value
+        missing, unexpected = hf.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))]
+        if missing or unexpected:
+            raise RuntimeError(f"weight mapping incomplete: missing {missing}, unexpected {unexpected}")
+        return hf.to(next(self.parameters()).device).train(self.training)
 
     @classmethod
     def from_transformers(cls, hf_model: Any) -> "BertClassifier":

@@ -12,6 +12,7 @@ Example::
     reviews = data.load("movie_reviews")      # TextDataset with train/validation/test splits
     reviews.train.texts[0], reviews.train.labels[0], reviews.label_names
     sst2 = data.load_dataset("sst2", max_train=4000)   # a labelled dataset, training split subsampled
+    mine = data.load_labelled("spam.tsv")              # your own labelled file: a TextDataset too
 
 Return types:
 
@@ -22,24 +23,31 @@ Return types:
 * ``questions_words``: ``dict[str, list[tuple[str, str, str, str]]]`` (section -> questions)
 * ``glove_sample``: ``Path`` of a file in GloVe's text format
 * ``glove-wiki-gigaword-100``: ``Path`` of the downloaded GloVe text file
+* ``load_labelled(source)`` (not in the catalogue: your own CSV/TSV file, DataFrame or
+  ``(texts, labels)``): ``TextDataset`` with word labels mapped to ids, stratified splits and
+  a ``report`` (class balance, duplicates across splits)
 """
 
 from __future__ import annotations
 
 import bz2
+import collections
 import csv
 import gzip
 import hashlib
+import io
 import os
 import random
+import sys
 import tempfile
 import urllib.request
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from textft_lib import config
+from textft_lib.checks import as_label_names, check_int, check_number
 
 #: Seconds a single network request may take before it is abandoned.
 DOWNLOAD_TIMEOUT = 30.0
@@ -63,22 +71,89 @@ class Article:
 
 @dataclass
 class Split:
-    """One split of a labelled text dataset: ``texts[i]`` has label ``labels[i]``."""
+    """One split of a labelled text dataset: ``texts[i]`` has label ``labels[i]``.
+
+    Checked when built: ``texts`` a list of strings, ``labels`` as many whole class ids
+    >= 0 (ints; numpy ints and whole floats such as ``1.0`` become ints). Word labels
+    (``"spam"``) are refused: ``load_labelled`` maps them to ids and keeps the names. Blank
+    texts are allowed here (a classifier's ``predict`` refuses them); an empty split too.
+
+    Example::
+
+        Split(["a fine film", "dull"], [1, 0])        # Split(texts=[...], labels=[1, 0])
+        Split(["a fine film"], ["pos"])               # TypeError: ... use data.load_labelled
+    """
 
     texts: list[str]
     labels: list[int]
 
     def __post_init__(self) -> None:
+        self.texts = check_split_texts(self.texts)
+        self.labels = check_split_labels(self.labels)
         if len(self.texts) != len(self.labels):
-            raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
+            raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels: a Split needs one label per text")
 
     def __len__(self) -> int:
         return len(self.texts)
 
 
+def check_split_texts(texts: Any) -> list[str]:
+    """``texts`` as a list of strings, or ``TypeError`` naming the first item that is not one.
+
+    Example: ``check_split_texts(("a", "b"))`` is ``["a", "b"]``; ``check_split_texts("ab")`` raises.
+    """
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("texts must be a list of strings, not one string: wrap it as [text]")
+    if isinstance(texts, (dict, set, frozenset)) or not hasattr(texts, "__iter__"):
+        raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
+    texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"texts must be strings; item {i} is {type(t).__name__} {t!r:.60}")
+    return texts
+
+
+def check_split_labels(labels: Any) -> list[int]:
+    """``labels`` as a list of Python ints >= 0: whole numbers (``np.int64(1)``, ``1.0``) pass,
+    booleans, fractions, strings and negative ids raise, naming the first bad item.
+
+    Example: ``check_split_labels([1.0, 0])`` is ``[1, 0]``; ``check_split_labels(["spam"])`` raises
+    ``TypeError`` pointing to ``load_labelled``.
+    """
+    import numbers
+
+    if isinstance(labels, (str, bytes)):
+        raise TypeError("labels must be a list of class ids, not one string")
+    if hasattr(labels, "detach"):        # a tensor
+        labels = labels.detach().cpu().tolist()
+    if isinstance(labels, (dict, set, frozenset)) or not hasattr(labels, "__iter__"):
+        raise TypeError(f"labels must be a list of class ids, got {type(labels).__name__}")
+    out = []
+    for i, y in enumerate(labels):
+        if isinstance(y, str):
+            raise TypeError(f"labels must be integer class ids; item {i} is the string {y!r:.40}. Word labels "
+                            "need ids: data.load_labelled(source) maps them (ids in sorted order, or the "
+                            "order of label_names) and keeps the names")
+        if isinstance(y, bool) or not isinstance(y, numbers.Real):      # numpy's bool is no Real either
+            raise TypeError(f"labels must be integer class ids; item {i} is {type(y).__name__} {y!r:.40}")
+        if not isinstance(y, numbers.Integral):
+            if not (y == y and abs(y) != float("inf") and float(y).is_integer()):
+                raise TypeError(f"labels must be integer class ids; item {i} is {y!r} (not a whole number)")
+        y = int(y)
+        if y < 0:
+            raise ValueError(f"labels must be class ids >= 0; item {i} is {y}")
+        out.append(y)
+    return out
+
+
 @dataclass
 class TextDataset:
-    """A labelled text dataset with deterministic train / validation / test splits."""
+    """A labelled text dataset with deterministic train / validation / test splits.
+
+    ``label_names[i]`` names class ``i``. ``report`` is a dict that ``load_labelled`` fills
+    (class balance per split, duplicate texts across splits, how labels were mapped, notes);
+    it is empty for the catalogue's datasets. Nothing is printed.
+    """
 
     name: str
     train: Split
@@ -86,6 +161,16 @@ class TextDataset:
     test: Split
     label_names: list[str]
     source: str = ""
+    report: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.label_names = as_label_names(self.label_names)
+        for split_name, split in self.splits().items():
+            if not isinstance(split, Split):
+                raise TypeError(f"{split_name} must be a data.Split, got {type(split).__name__}")
+            if split.labels and max(split.labels) >= len(self.label_names):
+                raise ValueError(f"the {split_name} labels go up to {max(split.labels)}, but there are "
+                                 f"{len(self.label_names)} label_names ({self.label_names[:10]})")
 
     def splits(self) -> dict[str, Split]:
         return {"train": self.train, "validation": self.validation, "test": self.test}
@@ -586,3 +671,482 @@ def subsample(split: Split, n: int, *, seed: int = 0) -> Split:
     rng.shuffle(chosen)
     chosen = chosen[:n]
     return Split([split.texts[i] for i in chosen], [split.labels[i] for i in chosen])
+
+
+# --------------------------------------------------------------------------- your own labelled data
+
+#: What ``load_labelled`` splits into when neither ``splits`` nor a split column says otherwise.
+DEFAULT_SPLITS = (0.8, 0.1, 0.1)
+#: The values a split column may hold (lower case, spaces stripped), and the split each means.
+SPLIT_VALUES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
+                "val": "validation", "dev": "validation", "test": "test", "testing": "test"}
+SPLIT_NAMES = ("train", "validation", "test")
+
+
+@dataclass
+class Table:
+    """Columns of a user's table as lists, read by ``read_table`` or ``as_table``.
+
+    ``names``: the column names in order (``0, 1, ...`` for a file without a header);
+    ``columns[name]``: that column's values; ``where[i]``: where row ``i`` came from, for
+    error messages (``"spam.tsv:3"``, ``"row 3"``); ``source``: what was read.
+    """
+
+    names: list[Any]
+    columns: dict[Any, list[Any]]
+    where: list[str]
+    source: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.where)
+
+    def column(self, spec: Any, argument: str) -> list[Any]:
+        """The column named ``spec`` (or at position ``spec``, an int), or a ``ValueError`` that
+        lists the columns there are. Example: ``table.column("text", "text_column")``."""
+        if isinstance(spec, bool) or not isinstance(spec, (str, int)):
+            raise TypeError(f"{argument} must be a column name (str) or position (int), got "
+                            f"{type(spec).__name__} {spec!r:.40}")
+        if spec in self.columns:
+            return self.columns[spec]
+        if isinstance(spec, int) and 0 <= spec < len(self.names):
+            return self.columns[self.names[spec]]
+        hint = ""
+        if self.details.get("header"):
+            hint = (" (the first line is read as the header: if it is a data row, pass header=False and "
+                    "give the columns by position, e.g. label_column=0, text_column=1)")
+        raise ValueError(f"{self.source} has no column {spec!r} ({argument}); its columns are "
+                         f"{[str(n)[:40] for n in self.names]}{hint}")
+
+
+def guess_delimiter(path: Path, sample: str) -> str:
+    """The field separator of a delimited text file: tab for ``.tsv`` / ``.tab``, comma for
+    ``.csv``, else sniffed from ``sample`` (its first lines) among tab, comma, ``;`` and ``|``.
+
+    Example: ``guess_delimiter(Path("spam.txt"), "label\\ttext\\nham\\thi\\n")`` is ``"\\t"``.
+    """
+    suffix = path.suffix.lower()
+    if suffix in {".tsv", ".tab"}:
+        return "\t"
+    if suffix == ".csv":
+        return ","
+    try:
+        return csv.Sniffer().sniff(sample, delimiters="\t,;|").delimiter
+    except csv.Error:
+        first = next((line for line in sample.splitlines() if line.strip()), "")
+        for candidate in ("\t", ",", ";", "|"):
+            if candidate in first:
+                return candidate
+        raise DataFormatError(f"{path}: cannot tell which character separates the columns (no tab, comma, ';' "
+                              "or '|' on its first line); pass sep=") from None
+
+
+def read_table(path: str | Path, *, sep: str | None = None, header: bool = True,
+               encoding: str = "utf-8") -> Table:
+    """Read a CSV / TSV file into a ``Table``: one column per field of the header line.
+
+    ``sep``: the separator (default: from the extension, else sniffed, see
+    ``guess_delimiter``). Tab-separated files are read without quote handling (as GLUE's
+    and the SMS Spam Collection's are: a text may hold ``"`` freely); other separators
+    follow the CSV rules (fields may be quoted, with ``""`` for a quote). ``header=False``:
+    every line is data and the columns are named ``0, 1, ...``. Blank lines are skipped.
+
+    Raises ``FileNotFoundError``, and ``DataFormatError`` (a ``ValueError``) for an empty
+    file, a header without rows, undecodable bytes or a row with the wrong number of fields,
+    naming the line.
+
+    Example::
+
+        table = read_table("spam.tsv")          # label<TAB>text header, then rows
+        table.names, table.column("text", "text_column")[:2]
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no file {path} (load_labelled reads a CSV/TSV file, a DataFrame, or "
+                                "a pair (texts, labels))")
+    if sep is not None and (not isinstance(sep, str) or len(sep) != 1):
+        raise ValueError(f"sep must be one character such as '\\t' or ',', got {sep!r}")
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in {"utf-8", "utf8"} else encoding
+    try:
+        content = path.read_text(encoding=codec)
+    except UnicodeDecodeError as err:
+        raise DataFormatError(f"{path} is not {encoding} text ({err.reason} at byte {err.start}): pass the "
+                              "file's encoding, e.g. encoding='cp1252' or 'latin-1'") from None
+    if not content.strip():
+        raise DataFormatError(f"{path} is empty: expected a header line (e.g. 'label<TAB>text') and rows")
+    delimiter = sep if sep is not None else guess_delimiter(path, content[:65536])
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    # newline="": lines end at \n, \r or \r\n only (str.splitlines would also cut at U+2028 and others)
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter, quoting=quoting)
+    names: list[Any] | None = None
+    rows: list[list[str]] = []
+    where: list[str] = []
+    for row in reader:
+        if not row or all(not field_.strip() for field_ in row):
+            continue
+        if names is None and header:
+            names = [field_.strip() for field_ in row]
+            if len(set(names)) != len(names):
+                raise DataFormatError(f"{path}:{reader.line_num}: the header repeats a column name: {names}")
+            continue
+        if names is None:
+            names = list(range(len(row)))
+        if header and [field_.strip() for field_ in row] == names:
+            raise DataFormatError(f"{path}:{reader.line_num} repeats the header line {names} (were files "
+                                  "joined?): remove it, or it would become a row with the label "
+                                  f"{row[0]!r:.30}")
+        if len(row) != len(names):
+            shown = "<TAB>" if delimiter == "\t" else repr(delimiter)
+            raise DataFormatError(f"{path}:{reader.line_num}: expected {len(names)} fields separated by {shown} "
+                                  f"(columns {[str(n)[:30] for n in names]}), got {len(row)}: {row!r:.150}")
+        rows.append(row)
+        where.append(f"{path.name}:{reader.line_num}")
+    if not rows:
+        raise DataFormatError(f"{path} has a header line ({names}) but no rows")
+    assert names is not None
+    columns = {n: [r[j] for r in rows] for j, n in enumerate(names)}
+    return Table(names, columns, where, str(path), {"delimiter": delimiter, "header": header})
+
+
+def as_table(source: Any, *, sep: str | None = None, header: bool = True, encoding: str = "utf-8",
+             text_column: Any = "text", label_column: Any = "label") -> Table:
+    """``load_labelled``'s ``source`` as a ``Table``: a CSV/TSV path (``read_table``), a pandas
+    ``DataFrame``, a dict of columns, or a pair ``(texts, labels)`` (whose columns are then
+    called ``text_column`` and ``label_column``). Anything else raises ``TypeError``.
+
+    Example: ``as_table((["hi", "win cash"], ["ham", "spam"])).column("label", "label_column")``.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return read_table(source, sep=sep, header=header, encoding=encoding)
+    pandas = sys.modules.get("pandas")        # a DataFrame exists only where pandas was imported
+    if pandas is not None and isinstance(source, pandas.DataFrame):
+        if source.empty or len(source) == 0:
+            raise ValueError("the DataFrame has no rows")
+        names = list(source.columns)
+        if len(set(map(str, names))) != len(names):
+            raise ValueError(f"the DataFrame repeats a column name: {names}")
+        columns = {n: source[n].tolist() for n in names}
+        return Table(names, columns, [f"row {i}" for i in range(len(source))], "the DataFrame")
+    if isinstance(source, dict):
+        names = list(source)
+        columns = {}
+        for n in names:
+            col = source[n]
+            if isinstance(col, (str, bytes)) or not hasattr(col, "__len__"):
+                raise TypeError(f"a dict source maps column names to lists; column {n!r} is {type(col).__name__}")
+            columns[n] = list(col)
+        lengths = {n: len(c) for n, c in columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"the dict's columns differ in length: {lengths}")
+        if not names or not next(iter(lengths.values())):
+            raise ValueError("the dict source has no rows")
+        return Table(names, columns, [f"row {i}" for i in range(len(columns[names[0]]))], "the dict of columns")
+    if isinstance(source, (tuple, list)) and len(source) == 2 and all(
+            hasattr(part, "__len__") and not isinstance(part, (str, bytes, dict)) for part in source):
+        texts, labels = list(source[0]), list(source[1])
+        if len(texts) != len(labels):
+            raise ValueError(f"the pair (texts, labels) has {len(texts)} texts but {len(labels)} labels")
+        if not texts:
+            raise ValueError("the pair (texts, labels) is empty: there is nothing to learn from")
+        for spec, argument in ((text_column, "text_column"), (label_column, "label_column")):
+            if isinstance(spec, bool) or not isinstance(spec, (str, int)):
+                raise TypeError(f"{argument} must be a column name (str) or position (int), got "
+                                f"{type(spec).__name__} {spec!r}")
+        if text_column == label_column:
+            raise ValueError(f"text_column and label_column are both {text_column!r}")
+        names = [text_column, label_column]
+        return Table(names, {text_column: texts, label_column: labels}, [f"item {i}" for i in range(len(texts))],
+                     "the pair (texts, labels)")
+    raise TypeError("source must be a path of a CSV/TSV file, a pandas DataFrame, a dict of columns or a pair "
+                    f"(texts, labels) of lists; got {type(source).__name__}")
+
+
+def is_missing(value: Any) -> bool:
+    """True for None and NaN (pandas' missing value), the cells of a table that hold nothing.
+    Example: ``is_missing(float("nan"))`` is True, ``is_missing("")`` is False."""
+    if value is None or (isinstance(value, float) and value != value):
+        return True
+    return type(value).__name__ in {"NAType", "NaTType"}      # pandas' pd.NA and pd.NaT
+
+
+def clean_texts(values: list[Any], where: list[str]) -> list[str]:
+    """The text column as strings, or an error naming the first row whose text is missing, blank
+    or not a string. Example: ``clean_texts(["hi", " "], ["row 0", "row 1"])`` raises ``ValueError``
+    (``row 1: the text is blank``)."""
+    for i, t in enumerate(values):
+        if is_missing(t):
+            raise ValueError(f"{where[i]}: the text is missing: fill it or drop the row")
+        if not isinstance(t, str):
+            raise TypeError(f"{where[i]}: the text is {type(t).__name__} {t!r:.40}, not a string")
+        if not t.strip():
+            raise ValueError(f"{where[i]}: the text is blank: a classifier can say nothing about no text; "
+                             "fill it or drop the row")
+    return [str(t) for t in values]
+
+
+def read_label(value: Any, where: str) -> int | str:
+    """One label cell as an ``int`` (a whole number, also written as text: ``"2"``, ``2.0``) or
+    a stripped ``str`` (a word); an error for a missing, blank or fractional label.
+    Example: ``read_label(" 1 ", "row 0")`` is ``1``; ``read_label("spam", "row 0")`` is ``"spam"``."""
+    import numbers
+
+    if is_missing(value):
+        raise ValueError(f"{where}: the label is missing")
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return str(bool(value))
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ValueError(f"{where}: the label is blank")
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        if number != number or abs(number) == float("inf") or not number.is_integer():
+            raise ValueError(f"{where}: the label {text!r} is not a whole number: labels name classes")
+        return int(number)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        if not float(value).is_integer():
+            raise ValueError(f"{where}: the label {value!r} is not a whole number: labels name classes, "
+                             "they are not measurements")
+        return int(value)
+    raise TypeError(f"{where}: the label is {type(value).__name__} {value!r:.40}; labels are words or whole numbers")
+
+
+def labels_to_ids(raw: list[int | str], where: list[str], label_names: Any = None
+                  ) -> tuple[list[int], list[str], dict[Any, int], list[str]]:
+    """Map label values (``read_label``'s) to class ids 0..n-1: ``(ids, names, label_map, notes)``.
+
+    * ``label_names=None``: ids in sorted order of the values; the names are the values;
+    * a list of names (or a dict ``{id: name}``, as ``id2label``): word labels must each be one
+      of the names and take its position as id; number labels take the names in sorted order;
+    * a dict ``{value: name}`` whose keys are exactly the number labels found names them.
+
+    Numbers that are not already 0..n-1 (1/2, or -1/1) are mapped in sorted order, and a
+    note says so. Labels that mix words and numbers are all read as words (a note too).
+
+    Example: ``labels_to_ids(["spam", "ham"], ["r0", "r1"])[:2]`` is ``([1, 0], ["ham", "spam"])``.
+    """
+    notes: list[str] = []
+    numeric = all(isinstance(v, int) for v in raw)
+    if not numeric and any(isinstance(v, int) for v in raw):
+        notes.append("the labels mix numbers and words; all were read as words (check for typos)")
+        raw = [str(v) for v in raw]
+    values = sorted(set(raw))
+    if numeric:
+        if isinstance(label_names, dict) and set(label_names) == set(values) and values != list(range(len(values))):
+            names = as_label_names({i: label_names[v] for i, v in enumerate(values)})
+        else:
+            names = [str(v) for v in values] if label_names is None else as_label_names(label_names)
+        if len(names) != len(values):
+            raise ValueError(f"label_names has {len(names)} names but the labels hold {len(values)} classes "
+                             f"({values[:10]})")
+        label_map = {v: i for i, v in enumerate(values)}
+        if values != list(range(len(values))):
+            notes.append(f"the labels are the numbers {values[:10]}, not 0..{len(values) - 1}: mapped in sorted "
+                         "order, " + ", ".join(f"{v} -> {i}" for v, i in list(label_map.items())[:10]))
+    else:
+        if label_names is None:
+            names = [str(v) for v in values]
+        else:
+            names = as_label_names(label_names)
+            unknown = [v for v in values if v not in names]
+            if unknown:
+                first = where[raw.index(unknown[0])]
+                raise ValueError(f"the labels hold {unknown[:10]}, which label_names {names[:10]} does not list "
+                                 f"(first at {first})")
+            unused = [n for n in names if n not in set(values)]
+            if unused:
+                raise ValueError(f"label_names lists {unused[:10]}, which no row has as its label "
+                                 f"(the labels are {values[:10]})")
+        label_map = {v: names.index(v) for v in values}
+    return [label_map[v] for v in raw], names, label_map, notes
+
+
+def stratified_split(labels: list[int], fractions: tuple[float, float, float], seed: int,
+                     label_names: Sequence[str]) -> tuple[list[int], list[int], list[int]]:
+    """Row indices for train / validation / test, the classes in the same proportions in each:
+    per class, a seeded shuffle cut by ``fractions`` (train, validation, test), each split with
+    a non-zero fraction getting at least one example of every class.
+
+    Raises ``ValueError`` naming a class with too few examples for that. Example::
+
+        stratified_split([0] * 8 + [1] * 8, (0.5, 0.25, 0.25), 0, ["a", "b"])   # 8 / 4 / 4 rows
+    """
+    rng = random.Random(seed)
+    wanted = [name for name, f in zip(SPLIT_NAMES, fractions) if f > 0]
+    by_class: dict[int, list[int]] = {}
+    for i, y in enumerate(labels):
+        by_class.setdefault(y, []).append(i)
+    parts: list[list[int]] = [[], [], []]
+    for y in sorted(by_class):
+        idx = by_class[y]
+        if len(idx) < len(wanted):
+            raise ValueError(f"class {label_names[y]!r} has {len(idx)} example(s): too few to stratify, which puts "
+                             f"at least one in each of {', '.join(wanted)}; add examples, merge or drop the "
+                             "class, or change splits= (e.g. (0.9, 0.1, 0.0))")
+        rng.shuffle(idx)
+        n = len(idx)
+        n_val = max(1, round(n * fractions[1])) if fractions[1] > 0 else 0
+        n_test = max(1, round(n * fractions[2])) if fractions[2] > 0 else 0
+        while n - n_val - n_test < 1:        # train keeps at least one
+            if n_val >= n_test and n_val > 1:
+                n_val -= 1
+            else:
+                n_test -= 1
+        parts[2].extend(idx[:n_test])
+        parts[1].extend(idx[n_test:n_test + n_val])
+        parts[0].extend(idx[n_test + n_val:])
+    for part in parts:
+        rng.shuffle(part)      # classes interleaved, in a seeded order
+    return parts[0], parts[1], parts[2]
+
+
+def split_report(splits: dict[str, Split], label_names: Sequence[str]) -> dict[str, Any]:
+    """Class balance per split and duplicate texts, as ``load_labelled`` puts in ``report``.
+
+    Returns ``{"class_balance": {split: {name: count}}, "duplicates": {...}}`` where
+    ``duplicates`` holds ``across_splits`` (how many distinct texts occur in more than one
+    split: a test text also seen in training inflates the test score), ``by_pair``
+    (``"train/test"``: count), ``within_splits`` (extra copies inside one split),
+    ``conflicting_labels`` (texts given different labels) and up to 10 ``examples``.
+
+    Example: ``split_report(ds.splits(), ds.label_names)["duplicates"]["across_splits"]``.
+    """
+    balance = {name: {label: 0 for label in label_names} for name in splits}
+    seen: dict[str, set[str]] = {}
+    labels_of: dict[str, set[int]] = {}
+    within = 0
+    for name, split in splits.items():
+        counts = collections.Counter(split.labels)
+        for y, c in sorted(counts.items()):
+            balance[name][label_names[y]] = c
+        in_split = collections.Counter(split.texts)
+        within += sum(c - 1 for c in in_split.values())
+        for text, y in zip(split.texts, split.labels):
+            seen.setdefault(text, set()).add(name)
+            labels_of.setdefault(text, set()).add(y)
+    shared = [t for t, where in seen.items() if len(where) > 1]
+    by_pair = {}
+    names = list(splits)
+    for a in range(len(names)):
+        for b in range(a + 1, len(names)):
+            by_pair[f"{names[a]}/{names[b]}"] = sum(1 for t in shared if {names[a], names[b]} <= seen[t])
+    return {"class_balance": balance,
+            "duplicates": {"across_splits": len(shared), "by_pair": by_pair, "within_splits": within,
+                           "conflicting_labels": sum(1 for ys in labels_of.values() if len(ys) > 1),
+                           "examples": shared[:10]}}
+
+
+def check_fractions(splits: Any) -> tuple[float, float, float]:
+    """``splits`` as three fractions (train, validation, test) >= 0 that sum to 1, train > 0.
+    Example: ``check_fractions((0.8, 0.1, 0.1))``; ``check_fractions((0.5, 0.5))`` raises ``ValueError``."""
+    if isinstance(splits, (str, bytes)) or not isinstance(splits, (tuple, list)):
+        raise TypeError(f"splits must be three fractions (train, validation, test), got {type(splits).__name__}")
+    if len(splits) != 3:
+        raise ValueError(f"splits must be three fractions (train, validation, test), got {len(splits)}: {splits!r}")
+    fractions = tuple(check_number(f, f"splits[{i}] ({SPLIT_NAMES[i]})", low=0, high=1) for i, f in enumerate(splits))
+    if abs(sum(fractions) - 1) > 1e-6:
+        raise ValueError(f"splits must sum to 1, got {splits!r} (sum {sum(fractions):g})")
+    if fractions[0] == 0:
+        raise ValueError("splits gives the training split nothing: its first fraction must be above 0")
+    return fractions   # type: ignore[return-value]
+
+
+def load_labelled(source: Any, *, text_column: str | int = "text", label_column: str | int = "label",
+                  split_column: str | int | None = "split", label_names: Any = None,
+                  splits: tuple[float, float, float] | None = None, seed: int = 0, sep: str | None = None,
+                  header: bool = True, encoding: str = "utf-8", name: str | None = None) -> TextDataset:
+    """Your own labelled texts as a ``TextDataset``, ready for the lesson's pipeline.
+
+    ``source``: a CSV/TSV file with a header line (``read_table``: the separator comes from
+    the extension or is sniffed; ``sep`` forces one; ``header=False`` for a file without
+    one, the columns then given by position), a pandas ``DataFrame``, a dict of columns, or a
+    pair ``(texts, labels)``. ``text_column`` / ``label_column`` name the columns (or give
+    their positions).
+
+    Labels may be words (``"ham"``/``"spam"``) or whole numbers; they become the ids
+    0..n-1 in sorted order, or in the order of ``label_names`` (``labels_to_ids``), and the
+    names are kept in ``label_names``. Numbers that are not 0..n-1 are mapped too, and the
+    report says how.
+
+    Splits: if the table has a column ``split_column`` (default ``"split"``) its values
+    (train / validation / test; also dev, val, valid) decide; a missing validation or test
+    split is then empty, with a note. Otherwise a seeded, stratified random split by
+    ``splits`` (default ``(0.8, 0.1, 0.1)``; ``stratified_split``). Pass
+    ``split_column=None`` to ignore such a column.
+
+    Nothing is printed: ``dataset.report`` is a dict with ``source``, ``rows``,
+    ``label_map`` (value -> id), ``split_by``, ``class_balance`` (per split, per name),
+    ``duplicates`` (texts in more than one split, and more: ``split_report``) and ``notes``.
+
+    Raises ``ValueError`` (``DataFormatError`` for file layout) for an empty file, a missing
+    column (the message lists the columns there are), a missing or blank text or label
+    (naming the row), a class too small to stratify, bad ``splits``; ``TypeError`` for
+    a source or argument of the wrong type.
+
+    Example::
+
+        ds = data.load_labelled("spam.tsv", label_names=["ham", "spam"])   # label<TAB>text lines
+        ds.label_names, ds.train.labels[:5], ds.report["class_balance"]["test"]
+        ds = data.load_labelled((texts, labels), splits=(0.7, 0.15, 0.15), seed=1)
+    """
+    seed = check_int(seed, "seed")
+    if not isinstance(header, bool):
+        raise TypeError(f"header must be True or False, got {header!r}")
+    if not isinstance(encoding, str):
+        raise TypeError(f"encoding must be a codec name such as 'utf-8', got {type(encoding).__name__}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    if split_column is not None and (isinstance(split_column, bool) or not isinstance(split_column, (str, int))):
+        raise TypeError(f"split_column must be a column name (str), a position (int) or None, got "
+                        f"{type(split_column).__name__} {split_column!r:.40}")
+    fractions = None if splits is None else check_fractions(splits)
+    table = as_table(source, sep=sep, header=header, encoding=encoding, text_column=text_column,
+                     label_column=label_column)
+    texts = clean_texts(table.column(text_column, "text_column"), table.where)
+    label_values = table.column(label_column, "label_column")
+    if label_values is table.column(text_column, "text_column"):
+        raise ValueError(f"text_column and label_column are the same column ({text_column!r})")
+    raw = [read_label(v, table.where[i]) for i, v in enumerate(label_values)]
+    ids, names, label_map, notes = labels_to_ids(raw, table.where, label_names)
+    if len(names) < 2:
+        raise ValueError(f"every row has the label {names[0]!r}: a classifier needs at least two classes")
+
+    use_column = split_column is not None and (split_column in table.columns or (
+        isinstance(split_column, int) and not isinstance(split_column, bool) and split_column < len(table.names)))
+    if use_column:
+        if fractions is not None:
+            raise ValueError(f"{table.source} has a split column {split_column!r}, and splits= was given too: "
+                             "pass split_column=None to split at random by splits=, or drop splits=")
+        parts: dict[str, list[int]] = {s: [] for s in SPLIT_NAMES}
+        for i, value in enumerate(table.column(split_column, "split_column")):
+            key = str(value).strip().lower() if not is_missing(value) else ""
+            if key not in SPLIT_VALUES:
+                raise ValueError(f"{table.where[i]}: the split column {split_column!r} holds {value!r}; expected "
+                                 "train, validation or test (or dev / val)")
+            parts[SPLIT_VALUES[key]].append(i)
+        if not parts["train"]:
+            raise ValueError(f"the split column {split_column!r} puts no row in train")
+        for s in ("validation", "test"):
+            if not parts[s]:
+                notes.append(f"the split column puts no row in {s}: that split is empty")
+        order = (parts["train"], parts["validation"], parts["test"])
+        split_by = f"the column {split_column!r}"
+    else:
+        fractions = fractions or DEFAULT_SPLITS
+        order = stratified_split(ids, fractions, seed, names)
+        split_by = f"stratified random split {tuple(fractions)}, seed {seed}"
+    made = [Split([texts[i] for i in idx], [ids[i] for i in idx]) for idx in order]
+    source_is_path = isinstance(source, (str, os.PathLike))
+    default_name = Path(source).stem if source_is_path else "own_data"
+    report = {"source": table.source, "rows": len(texts), "label_names": names, "label_map": label_map,
+              "split_by": split_by, **split_report(dict(zip(SPLIT_NAMES, made)), names), "notes": notes}
+    if source_is_path:
+        report["delimiter"] = table.details.get("delimiter")
+    if report["duplicates"]["across_splits"]:
+        notes.append(f"{report['duplicates']['across_splits']} text(s) occur in more than one split "
+                     "(see report['duplicates']): scores on those splits are optimistic")
+    return TextDataset(name or default_name, made[0], made[1], made[2], names, source=table.source, report=report)

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import torch
 
-from textft_lib.metrics import as_labels
+from textft_lib.metrics import as_labels, check_int
 from textft_lib.text import pad_batch
 
 
@@ -29,27 +29,30 @@ class TruncationWarning(UserWarning):
     """Some texts were longer than the model allows and were cut to fit."""
 
 
-def check_texts(texts: Any, *, allow_blank: bool = False) -> list[str]:
+def check_texts(texts: Any, *, allow_blank: bool = False, name: str = "texts") -> list[str]:
     """Validate a batch of texts for ``predict``: a non-empty list of non-blank strings.
 
     Raises ``TypeError`` for a lone string (a frequent slip: it would be read as a list of
     characters) or a non-string item, and ``ValueError`` for an empty list or (unless
-    ``allow_blank``) blank texts, naming the offending positions.
+    ``allow_blank``) blank texts, naming the offending positions. ``name`` is the
+    argument's name in the messages.
+
+    Example: ``check_texts(("a fine film", "dull"))`` is ``["a fine film", "dull"]``;
+    ``check_texts("a fine film")`` raises ``TypeError``.
     """
-    if isinstance(texts, str):
-        raise TypeError("texts must be a list of strings, not one string: wrap it as [text]")
-    try:
-        texts = list(texts)
-    except TypeError:
-        raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}") from None
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(f"{name} must be a list of strings, not one string: wrap it as [text]")
+    if isinstance(texts, (dict, set, frozenset)) or not hasattr(texts, "__iter__"):
+        raise TypeError(f"{name} must be a list of strings, got {type(texts).__name__}")
+    texts = list(texts)
     if not texts:
-        raise ValueError("texts is an empty list: there is nothing to classify")
+        raise ValueError(f"{name} is an empty list: there is nothing to classify")
     bad_type = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad_type:
-        raise TypeError(f"texts must all be strings; item {bad_type[0]} is {type(texts[bad_type[0]]).__name__}")
+        raise TypeError(f"{name} must all be strings; item {bad_type[0]} is {type(texts[bad_type[0]]).__name__}")
     blank = [] if allow_blank else [i for i, t in enumerate(texts) if not t.strip()]
     if blank:
-        raise ValueError(f"{len(blank)} text(s) are empty or only whitespace (positions {blank[:10]}): "
+        raise ValueError(f"{len(blank)} text(s) of {name} are empty or only whitespace (positions {blank[:10]}): "
                          "a classifier cannot say anything about no text; drop or fill them first")
     return texts
 
@@ -68,8 +71,11 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int, *, warn:
         ids, mask, cut = encode_texts(tok, ["a fine film", "dull"], max_length=64)
         ids.shape   # (2, 5): [CLS] a fine film [SEP] / [CLS] dull [SEP] [PAD] [PAD]
     """
+    max_length = check_int(max_length, "max_length")
     if max_length < 3:
         raise ValueError(f"max_length must leave room for [CLS], a token and [SEP]; got {max_length}")
+    if not callable(tokenizer) or not hasattr(tokenizer, "pad_token_id"):
+        raise TypeError(f"tokenizer must be a Hugging Face tokenizer, got {type(tokenizer).__name__}")
     if tokenizer.pad_token_id is None:
         raise ValueError("the tokenizer has no padding token; set tokenizer.pad_token first")
     texts = check_texts(texts, allow_blank=True)
@@ -96,9 +102,9 @@ class TextClassificationDataset:
 
     def __init__(self, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], max_length: int):
         texts = check_texts(texts)
+        labels = as_labels(labels, "labels").tolist()    # whole class ids: int() would truncate 0.9 to 0
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-        labels = as_labels(labels, "labels").tolist()    # whole class ids: int() would truncate 0.9 to 0
         ids, mask, self.truncated = encode_texts(tokenizer, texts, max_length)
         lengths = mask.sum(dim=1).tolist()
         self.items = [(ids[i, :n].clone(), y) for i, (n, y) in enumerate(zip(lengths, labels))]

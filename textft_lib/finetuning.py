@@ -23,9 +23,9 @@ from typing import Any, Iterable
 import torch
 
 from textft_lib import config, data
-from textft_lib.classifier import logits_of, model_max_length
+from textft_lib.classifier import logits_of, model_classes, model_max_length
 from textft_lib.encoding import TextClassificationDataset
-from textft_lib.metrics import as_labels
+from textft_lib.metrics import as_labels, check_int, check_number
 
 
 #: Parameter-name prefixes of the task head, for the models this lesson trains.
@@ -106,15 +106,6 @@ def fingerprint(*parts: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def model_classes(model: Any) -> int | None:
-    """How many classes ``model``'s head outputs: ``num_classes`` (the course's classifiers) or
-    ``config.num_labels`` (``transformers``' models); None when the model does not say."""
-    n = getattr(model, "num_classes", None)
-    if n is None:
-        n = getattr(getattr(model, "config", None), "num_labels", None)
-    return n if isinstance(n, int) else None
-
-
 def check_labels_fit(model: Any, *splits: Any) -> None:
     """Raise ``ValueError`` unless every split's labels are whole class ids the model's head
     can output (0 .. classes - 1), with a message that names the split and the labels."""
@@ -128,6 +119,39 @@ def check_labels_fit(model: Any, *splits: Any) -> None:
             found = sorted(set(labels.tolist()))[:10]
             raise ValueError(f"{name} labels {found} do not fit a head of {n} classes (ids 0..{n - 1}): "
                              "map the labels to 0..n-1, or give the model more classes")
+
+
+def check_settings(model: Any, *, epochs: Any, batch_size: Any, lr_body: Any, lr_head: Any, warmup_ratio: Any,
+                   weight_decay: Any, max_length: Any, patience: Any, seed: Any) -> tuple[int, int, int, int | None]:
+    """Check ``finetune``'s numeric settings once, before anything runs: ``epochs``,
+    ``batch_size`` whole numbers >= 1; ``lr_body``, ``lr_head`` positive; ``warmup_ratio`` in
+    [0, 1); ``weight_decay`` >= 0; ``max_length`` None (the model's limit) or 3 .. the model's
+    limit; ``patience`` None or >= 1; ``seed`` an int. Returns ``(epochs, batch_size,
+    max_length, patience)`` as ints, ``max_length`` resolved. Raises ``TypeError`` /
+    ``ValueError`` naming the argument.
+
+    Example: ``check_settings(model, epochs=3, batch_size=0, ...)`` raises
+    ``ValueError: batch_size must be at least 1, got 0``.
+    """
+    epochs = check_int(epochs, "epochs", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    check_number(lr_body, "lr_body", low=0, low_open=True)
+    check_number(lr_head, "lr_head", low=0, low_open=True)
+    check_number(warmup_ratio, "warmup_ratio", low=0, high=1, high_open=True)
+    check_number(weight_decay, "weight_decay", low=0)
+    check_int(seed, "seed")
+    if patience is not None:
+        patience = check_int(patience, "patience", minimum=1)
+    if max_length is None:
+        return epochs, batch_size, model_max_length(model), patience
+    max_length = check_int(max_length, "max_length", minimum=3)
+    try:
+        limit = model_max_length(model)
+    except ValueError:          # the model does not say: the caller's max_length stands
+        limit = None
+    if limit is not None and max_length > limit:
+        raise ValueError(f"max_length={max_length} is longer than the model's {limit} positions")
+    return epochs, batch_size, max_length, patience
 
 
 def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Split, *,
@@ -150,14 +174,22 @@ def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Spl
     * ``cache``: a name for ``train.fit``'s checkpoint cache; the key covers every setting,
       the data and the model's initial weights, so a re-run with the same inputs is instant.
 
+    Everything is checked before training starts (``check_labels_fit``, ``check_settings``):
+    splits that are not ``data.Split``, labels the head cannot output, ``batch_size=0``,
+    ``epochs=0``, a non-positive learning rate, ``warmup_ratio`` outside [0, 1) or a
+    ``max_length`` beyond the model's limit raise ``TypeError`` / ``ValueError``.
+
     Returns ``train.History`` (``history.best["val_accuracy"]``, ``history.seconds``).
     """
     from textft_lib import train as training
 
     check_labels_fit(model, train, validation)
+    epochs, batch_size, max_length, patience = check_settings(model, epochs=epochs, batch_size=batch_size,
+                                                              lr_body=lr_body, lr_head=lr_head,
+                                                              warmup_ratio=warmup_ratio, weight_decay=weight_decay,
+                                                              max_length=max_length, patience=patience, seed=seed)
     device = device if device is not None else config.get_device()
     model.to(device)
-    max_length = max_length or model_max_length(model)
     if frozen_body is not None:
         freeze_body(model, frozen_body)
     initial = fingerprint(model) if cache else None

@@ -5,7 +5,9 @@
 * **calibration**: ``reliability_bins``, ``expected_calibration_error``, ``softmax``,
   ``fit_temperature``, and the plots ``plot_confusion_matrix`` / ``plot_reliability``;
 * **error analysis**: ``most_confident_mistakes``;
-* ``as_labels``: the label check every function here (and the baselines) applies.
+* ``as_labels``: the label check every function here (and the baselines) applies;
+  ``class_ids``: the stricter check for the labels a model is *fit* on (exactly 0..n-1);
+  ``check_int`` / ``check_number``: the checks of numeric arguments (sizes, rates).
 
 Example::
 
@@ -21,6 +23,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from textft_lib.checks import as_label_names, check_int, check_number  # noqa: F401  (re-exported)
+
 
 # --------------------------------------------------------------------------- metrics
 
@@ -28,25 +32,71 @@ import numpy as np
 def as_labels(y: Any, name: str) -> np.ndarray:
     """``y`` (list, array or tensor) as an ``(N,)`` int64 array of class ids, or a clear error.
 
-    Raises ``ValueError`` for a non-1-D or empty ``y`` or a negative id, and ``TypeError``
-    for ids that are not whole numbers (``2.0`` is accepted, ``0.9`` is not). ``name`` is
-    the argument's name, used in the messages.
+    Raises ``ValueError`` for a non-1-D, ragged or empty ``y`` or a negative id, and
+    ``TypeError`` for a lone string or ids that are not whole numbers (``2.0`` is accepted,
+    ``0.9``, ``"1"``, ``True`` and ``inf`` are not). ``name`` is the argument's name, used in
+    the messages.
 
     Example: ``as_labels([1.0, 0.0], "labels")`` is ``array([1, 0])``.
     """
-    arr = np.asarray(y.detach().cpu() if hasattr(y, "detach") else y)
+    if isinstance(y, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of class ids, not one string ({y[:20]!r})")
+    if isinstance(y, dict) or isinstance(y, (set, frozenset)):
+        raise TypeError(f"{name} must be a sequence of class ids (a list, array or tensor), "
+                        f"got a {type(y).__name__}, which has no order")
+    try:
+        arr = np.asarray(y.detach().cpu() if hasattr(y, "detach") else y)
+    except (ValueError, TypeError):     # ragged nesting, or an object numpy cannot read
+        raise ValueError(f"{name} must be a 1-D sequence of class ids; got a {type(y).__name__} "
+                         "that is not one (nested lists of different lengths?)") from None
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D sequence of class ids, got shape {arr.shape}")
     if arr.size == 0:
-        raise ValueError(f"{name} is empty: metrics need at least one example")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr)):
+        raise ValueError(f"{name} is empty: at least one example is needed")
+    if not np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_:
+        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
             arr = arr.astype(np.int64)
         else:
-            raise TypeError(f"{name} must hold integer class ids, got dtype {arr.dtype}")
+            hint = (": map word labels to ids first (data.load_labelled does it)"
+                    if arr.dtype.kind in "USO" else "")
+            raise TypeError(f"{name} must hold integer class ids, got dtype {arr.dtype}{hint}")
     if arr.min() < 0:
         raise ValueError(f"{name} holds a negative class id ({arr.min()})")
     return arr.astype(np.int64)
+
+
+def class_ids(y: Any, name: str, n_classes: int | None = None) -> tuple[np.ndarray, int]:
+    """The labels a model is fit on, checked to be the class ids ``0 .. n-1``: ``(labels, n)``.
+
+    Why: the course numbers classes 0..n-1 everywhere (``label_names[i]`` names class i; a
+    confusion matrix has row i for it; a head of n outputs gives ids 0..n-1), and a fitted
+    model predicts the very ids it was trained on. A model fit on labels 1/2 predicts 1/2,
+    and scored against test labels 0/1 it gets an accuracy of 0.0 with no error anywhere.
+    ``accuracy`` cannot tell that mistake from a bad model (a model may rightly predict a
+    class a small test set lacks), so the check belongs where the ids enter the model.
+
+    Without ``n_classes`` every id from 0 to the largest must occur (``n`` = how many
+    there are); with it, ids must lie in ``0 .. n_classes - 1`` (a class may be absent).
+    Raises ``ValueError`` otherwise, plus ``as_labels``' errors.
+
+    Example: ``class_ids([0, 1, 1], "train_labels")`` gives ``(array([0, 1, 1]), 2)``;
+    ``class_ids([1, 2], "train_labels")`` raises ``ValueError``.
+    """
+    arr = as_labels(y, name)
+    present = np.unique(arr)
+    if n_classes is not None:
+        n_classes = check_int(n_classes, "n_classes", minimum=1)
+        if present[-1] >= n_classes:
+            raise ValueError(f"{name} hold class ids {present[:10].tolist()}, but there are {n_classes} classes "
+                             f"(ids 0..{n_classes - 1})")
+        return arr, n_classes
+    n = int(present[-1]) + 1
+    if len(present) != n:
+        missing = sorted(set(range(n)) - set(present.tolist()))[:10]
+        raise ValueError(f"{name} hold class ids {present[:10].tolist()}, but class ids must be 0..n-1 with "
+                         f"every class present (missing: {missing}): map them to 0..{len(present) - 1} "
+                         "(data.load_labelled does it), or pass n_classes when a class is really absent")
+    return arr, n
 
 
 def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +121,7 @@ def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int | None = None) -> 
     Example: ``confusion_matrix([0, 1, 1], [0, 1, 0])`` is ``[[1, 0], [1, 1]]``.
     """
     t, p = _pair(y_true, y_pred)
-    c = int(max(t.max(), p.max()) + 1) if n_classes is None else n_classes
+    c = int(max(t.max(), p.max()) + 1) if n_classes is None else check_int(n_classes, "n_classes", minimum=1)
     if max(t.max(), p.max()) >= c:
         raise ValueError(f"a class id is {max(t.max(), p.max())} but n_classes is {c}")
     cm = np.zeros((c, c), dtype=np.int64)
@@ -103,7 +153,11 @@ def classification_report(y_true: Any, y_pred: Any, label_names: Sequence[str]) 
 
         r = classification_report([0, 1, 1], [0, 1, 0], ["neg", "pos"])
         r["accuracy"], r["macro_f1"], r["per_class"]["pos"]["recall"]
+
+    ``label_names`` is a list of one name per class (or a dict ``{id: name}``); an id at or
+    beyond their number raises ``ValueError``.
     """
+    label_names = as_label_names(label_names)
     n = len(label_names)
     prf = precision_recall_f1(y_true, y_pred, n)
     per_class = {name: {k: (int(v[i]) if k == "support" else float(v[i])) for k, v in prf.items()}
@@ -188,8 +242,7 @@ def softmax(logits: Any, temperature: float = 1.0) -> np.ndarray:
     z = np.asarray(logits.detach().float().cpu() if hasattr(logits, "detach") else logits, dtype=float)
     if z.ndim != 2:
         raise ValueError(f"logits must have shape (N, C), got {z.shape}")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    temperature = check_number(temperature, "temperature", low=0, low_open=True)
     z = z / temperature
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
