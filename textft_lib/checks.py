@@ -64,6 +64,24 @@ def check_number(value: Any, name: str, *, low: float | None = None, high: float
     return value
 
 
+def string_list(value: Any, name: str, *, what: str = "strings") -> list[str]:
+    """``value`` as a list of strings: one string, a dict, a set or a non-iterable raise
+    ``TypeError``, as does the first item that is not a string (named by its position).
+    The list may be empty; callers that need texts or names check that themselves.
+
+    Example: ``string_list(("a", "b"), "texts")`` is ``["a", "b"]``; ``string_list("ab", "texts")`` raises.
+    """
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a list of {what}, not one string: wrap it as [text]")
+    if isinstance(value, (dict, set, frozenset)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a list of {what}, got {type(value).__name__}")
+    items = list(value)
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise TypeError(f"{name} must be strings; item {i} is {type(item).__name__} {item!r:.60}")
+    return items
+
+
 def as_label_names(label_names: Any, name: str = "label_names") -> list[str]:
     """The names of classes 0..n-1 as a list: from a list/tuple of distinct strings, or from a
     dict ``{id: name}`` (as ``transformers``' ``id2label``) whose ids are exactly ``0 .. n-1``.
@@ -85,14 +103,9 @@ def as_label_names(label_names: Any, name: str = "label_names") -> list[str]:
             raise ValueError(f"{name} as a dict must have the class ids 0..{len(keys) - 1} as keys, "
                              f"got {sorted(int(k) for k in keys)[:10]}")
         label_names = [label_names[k] for k in sorted(keys, key=int)]
-    elif isinstance(label_names, (set, frozenset)) or not hasattr(label_names, "__iter__"):
-        raise TypeError(f"{name} must be a list of names (or a dict {{id: name}}), got {type(label_names).__name__}")
-    names = list(label_names)
+    names = string_list(label_names, name, what="names (or a dict {id: name})")
     if not names:
         raise ValueError(f"{name} is empty: give one name per class")
-    bad = [i for i, n in enumerate(names) if not isinstance(n, str)]
-    if bad:
-        raise TypeError(f"{name} must be strings; item {bad[0]} is {type(names[bad[0]]).__name__} {names[bad[0]]!r}")
     if any(not n.strip() for n in names):
         raise ValueError(f"{name} holds a blank name: {names[:10]}")
     if len(set(names)) != len(names):

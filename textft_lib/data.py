@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from textft_lib import config
-from textft_lib.checks import as_label_names, check_int, check_number
+from textft_lib.checks import as_label_names, check_int, check_number, string_list
 
 #: Seconds a single network request may take before it is abandoned.
 DOWNLOAD_TIMEOUT = 30.0
@@ -88,29 +88,13 @@ class Split:
     labels: list[int]
 
     def __post_init__(self) -> None:
-        self.texts = check_split_texts(self.texts)
+        self.texts = string_list(self.texts, "texts")
         self.labels = check_split_labels(self.labels)
         if len(self.texts) != len(self.labels):
             raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels: a Split needs one label per text")
 
     def __len__(self) -> int:
         return len(self.texts)
-
-
-def check_split_texts(texts: Any) -> list[str]:
-    """``texts`` as a list of strings, or ``TypeError`` naming the first item that is not one.
-
-    Example: ``check_split_texts(("a", "b"))`` is ``["a", "b"]``; ``check_split_texts("ab")`` raises.
-    """
-    if isinstance(texts, (str, bytes)):
-        raise TypeError("texts must be a list of strings, not one string: wrap it as [text]")
-    if isinstance(texts, (dict, set, frozenset)) or not hasattr(texts, "__iter__"):
-        raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
-    texts = list(texts)
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise TypeError(f"texts must be strings; item {i} is {type(t).__name__} {t!r:.60}")
-    return texts
 
 
 def check_split_labels(labels: Any) -> list[int]:

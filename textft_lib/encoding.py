@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 import torch
 
-from textft_lib.metrics import as_labels, check_int
+from textft_lib.checks import check_int, string_list
+from textft_lib.metrics import as_labels
 from textft_lib.text import pad_batch
 
 
@@ -40,16 +41,9 @@ def check_texts(texts: Any, *, allow_blank: bool = False, name: str = "texts") -
     Example: ``check_texts(("a fine film", "dull"))`` is ``["a fine film", "dull"]``;
     ``check_texts("a fine film")`` raises ``TypeError``.
     """
-    if isinstance(texts, (str, bytes)):
-        raise TypeError(f"{name} must be a list of strings, not one string: wrap it as [text]")
-    if isinstance(texts, (dict, set, frozenset)) or not hasattr(texts, "__iter__"):
-        raise TypeError(f"{name} must be a list of strings, got {type(texts).__name__}")
-    texts = list(texts)
+    texts = string_list(texts, name)
     if not texts:
         raise ValueError(f"{name} is an empty list: there is nothing to classify")
-    bad_type = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-    if bad_type:
-        raise TypeError(f"{name} must all be strings; item {bad_type[0]} is {type(texts[bad_type[0]]).__name__}")
     blank = [] if allow_blank else [i for i, t in enumerate(texts) if not t.strip()]
     if blank:
         raise ValueError(f"{len(blank)} text(s) of {name} are empty or only whitespace (positions {blank[:10]}): "

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from textft_lib import config
+from textft_lib.checks import as_label_names
 
 #: The checkpoint the course fine-tunes: BERT's architecture, 6 layers x 384, 22.7 M parameters.
 DEFAULT_CHECKPOINT = "sentence-transformers/all-MiniLM-L6-v2"
@@ -213,7 +214,7 @@ def load_classifier(name: str = DEFAULT_CHECKPOINT, num_labels: int = 2, *,
     """A pretrained encoder with a new classification head, and its tokenizer.
 
     ``name``: a hub name (``"bert-base-uncased"``) or a local folder. ``label_names`` (one
-    per class) become the model's ``id2label``. ``tokenizer``: a tokenizer to use instead of
+    per class, a list or a dict ``{id: name}``) become the model's ``id2label``. ``tokenizer``: a tokenizer to use instead of
     the checkpoint's own; it is checked against the model. Returns
     ``(AutoModelForSequenceClassification, tokenizer)``; the model's forward takes
     ``input_ids (B, L)`` and ``attention_mask (B, L)`` and gives ``.logits (B, num_labels)``.
@@ -221,23 +222,23 @@ def load_classifier(name: str = DEFAULT_CHECKPOINT, num_labels: int = 2, *,
     import transformers
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from textft_lib.classifier import no_progress_bars
+
     if not isinstance(num_labels, int) or isinstance(num_labels, bool) or num_labels < 2:
         raise ValueError(f"num_labels must be an int of at least 2, got {num_labels!r}")
-    if label_names is not None and len(label_names) != num_labels:
-        raise ValueError(f"{len(label_names)} label names for {num_labels} labels")
+    names = as_label_names(label_names) if label_names is not None else [f"LABEL_{i}" for i in range(num_labels)]
+    if len(names) != num_labels:
+        raise ValueError(f"{len(names)} label names for {num_labels} labels")
     checkpoint = find_checkpoint(name)
-    names = list(label_names) if label_names is not None else [f"LABEL_{i}" for i in range(num_labels)]
-    verbosity, bars = transformers.logging.get_verbosity(), transformers.logging.is_progress_bar_enabled()
+    verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()   # "some weights were newly initialised": the head, as intended
-    transformers.logging.disable_progress_bar()   # a bar for reading 103 tensors
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            checkpoint.folder, num_labels=num_labels, id2label=dict(enumerate(names)),
-            label2id={n: i for i, n in enumerate(names)})
+        with no_progress_bars():                   # a bar for reading 103 tensors
+            model = AutoModelForSequenceClassification.from_pretrained(
+                checkpoint.folder, num_labels=num_labels, id2label=dict(enumerate(names)),
+                label2id={n: i for i, n in enumerate(names)})
     finally:
         transformers.logging.set_verbosity(verbosity)
-        if bars:
-            transformers.logging.enable_progress_bar()
     tok = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(checkpoint.folder)
     check_tokenizer(model, tok)
     return model, tok
