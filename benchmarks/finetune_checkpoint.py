@@ -1,18 +1,25 @@
 """Lesson 07 with a real pretrained checkpoint on SST-2: the ladder from the majority class
 to full fine-tuning and LoRA, in one run, on the same training phrases.
 
-    TEXTFT_DATA_DIR=../shared/data python benchmarks/finetune_checkpoint.py              # about 40 minutes on 2 cores
+    TEXTFT_DATA_DIR=../shared/data python benchmarks/finetune_checkpoint.py              # about 50 minutes on 2 cores
     TEXTFT_DATA_DIR=../shared/data python benchmarks/finetune_checkpoint.py --seeds 0 1 2
+    ... --seeds 0 1 2 --reuse earlier.json      # keep the runs an earlier report made with the same settings
 
 Methods, each on the same class-balanced subsample of SST-2's training phrases (``--max-train``):
 majority class; TF-IDF + logistic regression (also on all 67k phrases, for reference); the
 checkpoint as a frozen feature extractor (mean-pooled last layer) + logistic regression;
-full fine-tuning; LoRA on the query and value projections (Hu et al. 2021) plus the head;
-and the same architecture from random weights, trained like full fine-tuning. The checkpoint
+full fine-tuning; LoRA (Hu et al. 2021) on every linear layer of the encoder (query, key,
+value and the ``dense`` layers, as QLoRA, Dettmers et al. 2023, found necessary to match full
+fine-tuning; ``--lora-targets query value`` is the LoRA paper's choice) plus the head; and the
+same architecture from random weights, trained like full fine-tuning. The checkpoint
 is ``pretrained.DEFAULT_CHECKPOINT`` (all-MiniLM-L6-v2) unless ``--checkpoint`` names another.
 Dev is GLUE's validation split (872), test the labelled test split (1,821); the training
 time is wall time on this machine's cores. "Memory" is what training keeps per trainable
 parameter (its gradient and AdamW's two moments: 12 bytes each in fp32), not a measured peak.
+
+Fine-tuning runs take one row per seed (``--seeds``); the table gives their mean and spread.
+Runs on one core each can go side by side (``OMP_NUM_THREADS=1``, one seed per process, each
+with its own ``--out``); a last run with ``--reuse`` on their files gathers them into one report.
 
 Writes ``assets/benchmarks/finetune_checkpoint.json`` (``--out`` to change it).
 """
@@ -20,6 +27,7 @@ Writes ``assets/benchmarks/finetune_checkpoint.json`` (``--out`` to change it).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -42,15 +50,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr-scratch", type=float, default=3e-4, help="the random-init model (one rate for all)")
     p.add_argument("--lora-r", type=int, default=8)
     p.add_argument("--lora-alpha", type=float, default=16.0)
-    p.add_argument("--lr-lora", type=float, default=5e-4)
+    p.add_argument("--lr-lora", type=float, default=1e-3)
+    p.add_argument("--lora-targets", nargs="+", default=["query", "key", "value", "dense"],
+                   help="names of the nn.Linear layers LoRA adapts (BERT's: query key value dense)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--methods", nargs="+", default=["majority", "tfidf", "full", "lora", "features", "random"])
+    p.add_argument("--reuse", type=Path, nargs="+", default=[],
+                   help="earlier JSON files of this benchmark: their runs with the same settings are kept, not rerun")
     p.add_argument("--out", type=Path, default=config.assets_dir("benchmarks") / "finetune_checkpoint.json")
     args = p.parse_args(argv)
     unknown = set(args.methods) - {"majority", "tfidf", "features", "full", "lora", "random"}
     if unknown:
         p.error(f"unknown methods {sorted(unknown)}")
     return args
+
+
+#: The settings each trained method depends on: a run from ``--reuse`` is kept only when these match.
+DEPENDS_ON = {
+    "full": ("checkpoint", "max_train", "epochs", "batch_size", "max_length", "lr_body", "lr_head"),
+    "random": ("checkpoint", "max_train", "epochs", "batch_size", "max_length", "lr_scratch"),
+    "lora": ("checkpoint", "max_train", "epochs", "batch_size", "max_length", "lora_r", "lora_alpha", "lr_lora",
+             "lora_targets"),
+}
+
+
+def reusable_runs(paths: list[Path], args: argparse.Namespace) -> dict[tuple[str, int], dict]:
+    """``(method, seed) -> row`` from earlier reports whose settings for that method equal
+    ``args``' (a report without ``lora_targets`` adapted BERT's query and value)."""
+    kept: dict[tuple[str, int], dict] = {}
+    for path in paths:
+        report = json.loads(path.read_text())
+        old = {"lora_targets": ["query", "value"], **report["settings"]}
+        for method, rows in report["results"].items():
+            keys = DEPENDS_ON.get(method)
+            if keys and all(old.get(k) == getattr(args, k) for k in keys):
+                kept.update({(method, row["seed"]): row for row in rows})
+    return kept
 
 
 def mean_features(model, tok, texts, max_length, batch_size=128) -> np.ndarray:
@@ -84,7 +119,7 @@ def train_one(method: str, args, ds, train, seed: int) -> dict:
         model = AutoModelForSequenceClassification.from_config(model.config)   # same shape, random weights
         lr_body = lr_head = args.lr_scratch
     if method == "lora":
-        lora.add_lora(model, r=args.lora_r, alpha=args.lora_alpha, targets=("query", "value"))
+        lora.add_lora(model, r=args.lora_r, alpha=args.lora_alpha, targets=tuple(args.lora_targets))
         lr_body = lr_head = args.lr_lora
         frozen = None
     total = sum(p.numel() for p in model.parameters())
@@ -111,11 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     report = {"benchmark": "finetune_checkpoint", "checkpoint": args.checkpoint, "checkpoint_source": checkpoint.source,
               "device": config.describe_device(torch.device("cpu")), "data": ds.source,
               "n_train": len(train.texts), "n_dev": len(ds.validation.texts), "n_test": len(ds.test.texts),
-              "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "results": {}}
+              "settings": {k: (str(v) if isinstance(v, Path) else [str(p) for p in v] if k == "reuse" else v)
+                           for k, v in vars(args).items()}, "results": {}}
     rows: dict[str, list[dict]] = report["results"]
+    earlier = reusable_runs(args.reuse, args)
     for method in args.methods:
         for seed in args.seeds if method in ("full", "lora", "random") else [0]:
             start = time.perf_counter()
+            if (method, seed) in earlier:
+                rows.setdefault(method, []).append({**earlier[method, seed], "reused": True})
+                print(f"{method:<9} seed {seed}: kept from an earlier run with the same settings", flush=True)
+                continue
             if method == "majority":
                 base = classify.MajorityBaseline().fit(train.labels, 2)
                 row = {"dev": classify.accuracy(ds.validation.labels, base.predict(ds.validation.texts)),

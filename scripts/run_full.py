@@ -24,6 +24,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def slowest_cells(nb, n: int = 5) -> list[tuple[int, float, str]]:
+    """The ``n`` slowest code cells of an executed notebook: (index, seconds, first line),
+    from the timestamps nbclient records in each cell's ``metadata.execution``."""
+    timed = []
+    for index, cell in enumerate(nb.cells):
+        stamps = cell.get("metadata", {}).get("execution", {})
+        begin, end = stamps.get("iopub.execute_input"), stamps.get("shell.execute_reply")
+        if cell.cell_type == "code" and begin and end:
+            seconds = (dt.datetime.fromisoformat(end.replace("Z", "+00:00"))
+                       - dt.datetime.fromisoformat(begin.replace("Z", "+00:00"))).total_seconds()
+            timed.append((index, seconds, (cell.source.splitlines() or [""])[0][:70]))
+    return sorted(timed, key=lambda t: -t[1])[:n]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("lessons", nargs="*", help="lesson numbers, e.g. 01 05 (default: all)")
@@ -67,6 +81,8 @@ def main(argv: list[str]) -> int:
         (args.out / f"{path.stem}.html").write_text(html, encoding="utf-8")
         results.append({"lesson": path.stem, "seconds": round(seconds, 1), "status": status})
         print(f"{path.stem:<45} {seconds / 60:6.1f} min  {status}", flush=True)
+        for index, cell_seconds, first_line in slowest_cells(nb):
+            print(f"    cell {index:>3}: {cell_seconds:6.1f} s  {first_line}", flush=True)
 
     record = {"date": dt.date.today().isoformat(), "device": device, "quick": args.quick,
               "versions": config.versions(), "lessons": results}

