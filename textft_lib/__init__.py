@@ -11,7 +11,7 @@ Modules, one job each (import the one you need; nothing heavy loads at package i
 - ``transformer``, ``train``: the Transformer and the training loop (lesson 05)
 - ``corpus``: the pretraining corpora, from the bundled Wikipedia sample to an offline mix
   of about 10 M words (lesson 06)
-- ``bert``: masking, the MLM model, Hugging Face conversion (lesson 06)
+- ``bert``: a package: the MLM model, masking, Hugging Face conversion, pretraining (lesson 06)
 - ``metrics``, ``baselines``, ``encoding``, ``classifier``, ``finetuning``: measuring,
   baselines, tokenizing for, using and fine-tuning a text classifier (lesson 07); ``classify``
   re-exports them all

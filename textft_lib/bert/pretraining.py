@@ -1,0 +1,234 @@
+"""Pretraining: ``PretrainConfig`` (every choice of a run), ``prepare_data`` (tokenizer and
+blocks), ``new_model``, ``pretrain`` (on ``textft_lib.train.fit``) and ``course_bert()``, the
+cached pretrained model that appendix A1 fine-tunes.
+
+Example::
+
+    s = lesson_settings()
+    data = prepare_data(s)
+    model = new_model(s, data)
+    history = pretrain(model, data, s)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from textft_lib.bert.convert import check_tokenizer, save_pretrained
+from textft_lib.bert.head_start import init_offset_heads, init_output_bias
+from textft_lib.bert.mlm import MLMCollator, evaluate_mlm, make_blocks, unigram_log_probs
+from textft_lib.bert.model import BertConfig, BertForMLM
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Every choice of a pretraining run: corpus, tokenizer, model sizes, optimisation, start.
+
+    ``init`` is the starting point: ``"bert"`` is BERT's random start (N(0, 0.02) weights);
+    ``"offset_heads"`` adds ``init_offset_heads`` and ``init_output_bias``, the head start
+    that lets lesson 06's small model leave the plateau on a CPU budget (``new_model``).
+
+    ``LESSON_FULL`` and ``LESSON_QUICK`` are lesson 06's two sizes; ``lesson_settings()``
+    picks one by quick mode. ``model_config(vocab_size)`` gives the ``BertConfig``.
+    """
+
+    vocab_size: int = 8000
+    held_out_fraction: float = 0.1
+    limit_articles: int | None = None
+    block_size: int = 128
+    hidden_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    intermediate_size: int = 512
+    dropout: float = 0.0
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.06
+    max_steps: int = 3000
+    eval_every: int = 150
+    max_eval_blocks: int = 256
+    seed: int = 0
+    init: str = "offset_heads"
+
+    def __post_init__(self) -> None:
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        if self.block_size < 3:
+            raise ValueError(f"block_size must be at least 3, got {self.block_size}")
+        for name in ("batch_size", "max_steps", "eval_every", "max_eval_blocks"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    def model_config(self, vocab_size: int | None = None) -> BertConfig:
+        return BertConfig(vocab_size=vocab_size or self.vocab_size, hidden_size=self.hidden_size,
+                          num_hidden_layers=self.num_hidden_layers, num_attention_heads=self.num_attention_heads,
+                          intermediate_size=self.intermediate_size, max_position_embeddings=self.block_size,
+                          hidden_dropout_prob=self.dropout)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+#: The starting points ``PretrainConfig.init`` accepts (see ``new_model``).
+INITS = ("bert", "offset_heads")
+#: Lesson 06 at full size (about 7 minutes on a quiet 2-core laptop CPU).
+LESSON_FULL = PretrainConfig()
+#: Lesson 06 in quick mode: a smoke run of a few seconds on a small model.
+LESSON_QUICK = PretrainConfig(vocab_size=2000, limit_articles=24, block_size=64, hidden_size=32,
+                              num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                              batch_size=16, lr=2e-3, max_steps=40, eval_every=20, max_eval_blocks=32)
+
+
+def lesson_settings() -> PretrainConfig:
+    """``LESSON_QUICK`` in quick mode (``TEXTFT_QUICK=1``), else ``LESSON_FULL``."""
+    from textft_lib import config
+
+    return config.pick(full=LESSON_FULL, quick=LESSON_QUICK)
+
+
+@dataclass
+class PretrainData:
+    """The tokenizer and the ``(N, block_size)`` blocks of the training and held-out articles."""
+
+    tokenizer: Any
+    train_blocks: Tensor
+    held_out_blocks: Tensor
+
+
+def prepare_data(settings: PretrainConfig) -> PretrainData:
+    """Split the Wikipedia articles, train (or load) the WordPiece tokenizer on the training
+    articles, and cut both splits into blocks. The held-out blocks are capped at
+    ``settings.max_eval_blocks`` (an evenly spaced subset) to keep evaluations short."""
+    from textft_lib import wordpiece
+
+    train_texts, held_texts = wordpiece.wiki_split(settings.held_out_fraction, seed=settings.seed,
+                                                   limit=settings.limit_articles)
+    tokenizer = wordpiece.course_tokenizer(settings.vocab_size, held_out_fraction=settings.held_out_fraction,
+                                           seed=settings.seed, limit=settings.limit_articles,
+                                           model_max_length=settings.block_size)
+    train_blocks = make_blocks(train_texts, tokenizer, settings.block_size)
+    held = make_blocks(held_texts, tokenizer, settings.block_size)
+    return PretrainData(tokenizer, train_blocks, evenly_spaced(held, settings.max_eval_blocks))
+
+
+def evenly_spaced(blocks: Tensor, n: int) -> Tensor:
+    """At most ``n`` rows of ``blocks (N, L)``, evenly spaced from the first to the last:
+    a held-out set capped to keep evaluations short, still spread over the whole text."""
+    if len(blocks) <= n:
+        return blocks
+    return blocks[torch.linspace(0, len(blocks) - 1, n).round().long()]
+
+
+def new_model(settings: PretrainConfig, data: PretrainData) -> BertForMLM:
+    """A fresh ``BertForMLM`` for ``settings``, sized to ``data.tokenizer`` and started as
+    ``settings.init`` says: BERT's random start, or the head start (``init_offset_heads``,
+    and the output bias at the training blocks' log-frequencies, ``init_output_bias``).
+    Seed torch first for a reproducible start."""
+    model = BertForMLM(settings.model_config(len(data.tokenizer)))
+    if settings.init == "offset_heads":
+        init_offset_heads(model)
+        init_output_bias(model, unigram_log_probs(data.train_blocks, len(data.tokenizer),
+                                                  data.tokenizer.all_special_ids))
+    return model
+
+
+def mlm_loss_fn(model: BertForMLM, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+    """``train.fit``'s loss function for MLM: the loss at the masked positions, and the
+    accuracy of the top guess there."""
+    loss, logits, targets = model.mlm_loss(batch["input_ids"], batch["labels"], batch["attention_mask"])
+    return loss, {"accuracy": float((logits.argmax(-1) == targets).float().mean())}
+
+
+def pretrain(model: BertForMLM, data: PretrainData, settings: PretrainConfig, *, device: Any = None,
+             progress: bool = True, verbose: bool = True, cache: str | None = "bert_mlm",
+             retrain: bool = False) -> Any:
+    """Pretrain ``model`` with masked-language modelling on ``data``; return ``train.fit``'s ``History``.
+
+    AdamW with linear warm-up and decay over ``settings.max_steps`` steps; fresh masks
+    for every batch (dynamic masking); the held-out loss and accuracy measured every
+    ``settings.eval_every`` steps on fixed masks (``evaluate_mlm``). With ``cache`` the
+    trained weights are stored under the course cache and a second call with the same
+    settings loads them instantly.
+
+    Example::
+
+        s = lesson_settings()
+        data = prepare_data(s)
+        model = new_model(s, data)
+        history = pretrain(model, data, s)
+        history.series("val_loss")
+    """
+    from torch.utils.data import DataLoader
+
+    from textft_lib import train
+
+    check_tokenizer(model, data.tokenizer)
+    if data.train_blocks.shape[1] > model.config.max_position_embeddings:
+        raise ValueError(f"blocks of {data.train_blocks.shape[1]} tokens exceed the model's "
+                         f"max_position_embeddings={model.config.max_position_embeddings}")
+    generator = torch.Generator().manual_seed(settings.seed)
+    loader = DataLoader(list(data.train_blocks), batch_size=settings.batch_size, shuffle=True, drop_last=True,
+                        generator=generator, collate_fn=MLMCollator(data.tokenizer, seed=settings.seed))
+    if len(loader) == 0:
+        raise ValueError(f"{len(data.train_blocks)} training blocks are fewer than one batch of "
+                         f"{settings.batch_size}")
+    eval_collator = MLMCollator(data.tokenizer)
+    device = device if device is not None else next(model.parameters()).device
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    warmup = max(1, round(settings.warmup_fraction * settings.max_steps))
+    scheduler = train.warmup_decay_schedule(optimizer, warmup, settings.max_steps, kind="linear")
+    return train.fit(
+        model, loader, loss_fn=mlm_loss_fn, optimizer=optimizer, scheduler=scheduler, epochs=None,
+        max_steps=settings.max_steps, val_loader=data.held_out_blocks,
+        evaluate_fn=lambda m, blocks: evaluate_mlm(m, blocks, eval_collator, seed=settings.seed),
+        eval_every=settings.eval_every, restore_best=False, device=device, progress=progress,
+        verbose=verbose, cache=cache, settings={"pretrain": settings.as_dict(), "tokenizer_size": len(data.tokenizer)},
+        retrain=retrain)
+
+
+def course_bert(settings: PretrainConfig | None = None, *, device: Any = None, progress: bool = True,
+                verbose: bool = True) -> Path:
+    """The folder of the course's pretrained BERT, in ``save_pretrained`` format.
+
+    Taken from the cache when a model with the same settings is there; otherwise
+    pretrained with lesson 06's settings (``lesson_settings()``: full size, or the quick
+    size when ``TEXTFT_QUICK=1``) and saved. The folder holds ``config.json``,
+    ``model.safetensors``, the tokenizer files, and ``pretraining.json`` (the settings and
+    the training history).
+
+    Example::
+
+        folder = course_bert()
+        model, tokenizer = load_pretrained(folder)             # ours
+        hf = transformers.AutoModelForMaskedLM.from_pretrained(folder)   # or transformers'
+    """
+    import hashlib
+    import json
+
+    from textft_lib import config, wordpiece
+
+    settings = settings or lesson_settings()
+    key = hashlib.sha256(json.dumps(settings.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    folder = config.cache_dir("bert") / f"course-bert-{key}"
+    if (folder / "pretraining.json").exists():
+        return folder
+    data = prepare_data(settings)
+    torch.manual_seed(settings.seed)
+    model = new_model(settings, data)
+    if device is None:
+        device = config.get_device()
+    history = pretrain(model, data, settings, device=device, progress=progress, verbose=verbose)
+    record = {"settings": settings.as_dict(), "history": history.to_dict()}
+
+    def write(tmp: Path) -> None:
+        save_pretrained(model.cpu(), data.tokenizer, tmp)
+        (tmp / "pretraining.json").write_text(json.dumps(record, indent=1, default=str))
+
+    wordpiece.atomic_folder(folder, write)
+    return folder
