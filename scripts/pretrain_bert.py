@@ -38,18 +38,6 @@ import torch
 from torch import nn
 
 
-class MLMObjective(nn.Module):
-    """Wraps ``BertForMLM`` so that ``forward`` returns the MLM loss: DDP synchronises
-    gradients only for work done inside the wrapped module's ``forward``."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor):
-        return self.model.mlm_loss(input_ids, labels, attention_mask)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Pretrain the course's BERT (MLM), optionally with DDP.")
     parser.add_argument("--out", type=Path, required=True, help="folder for the save_pretrained result")
@@ -62,9 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from torch.utils.data import DataLoader
-
-    from textft_lib import bert, config, train, wordpiece
+    from textft_lib import bert, config, wordpiece
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -93,32 +79,14 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.manual_seed(settings.seed)                      # the same initial weights everywhere
     model = bert.new_model(settings, data).to(device)
-    objective: nn.Module = MLMObjective(model)
-    if distributed:
-        objective = nn.parallel.DistributedDataParallel(objective, device_ids=[local_rank] if device.type == "cuda" else None)
-
-    shard = data.train_blocks[rank::world]                # this process's blocks
-    loader = DataLoader(list(shard), batch_size=settings.batch_size, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(settings.seed + rank),
-                        collate_fn=bert.MLMCollator(data.tokenizer, seed=settings.seed + rank))
-    optimizer = torch.optim.AdamW(objective.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    warmup = max(1, round(settings.warmup_fraction * settings.max_steps))
-    scheduler = train.warmup_decay_schedule(optimizer, warmup, settings.max_steps)
-    eval_collator = bert.MLMCollator(data.tokenizer)
-
-    def loss_fn(obj: nn.Module, batch: dict[str, torch.Tensor]):
-        loss, logits, targets = obj(batch["input_ids"], batch["labels"], batch["attention_mask"])
-        return loss, {"accuracy": float((logits.argmax(-1) == targets).float().mean())}
-
+    ids = [local_rank] if device.type == "cuda" else None
+    wrap = (lambda objective: nn.parallel.DistributedDataParallel(objective, device_ids=ids)) if distributed else None
     if main_process:
-        print(f"{world} process(es) on {config.describe_device(device)}; {len(shard)} blocks per process; "
-              f"{world * settings.batch_size} sequences per optimizer step")
-    history = train.fit(objective, loader, loss_fn=loss_fn, optimizer=optimizer, scheduler=scheduler,
-                        epochs=None, max_steps=settings.max_steps, val_loader=data.held_out_blocks,
-                        evaluate_fn=lambda _obj, blocks: bert.evaluate_mlm(model, blocks, eval_collator,
-                                                                           seed=settings.seed),
-                        eval_every=settings.eval_every, restore_best=False, device=device,
-                        progress=main_process, verbose=main_process)
+        print(f"{world} process(es) on {config.describe_device(device)}; {len(data.train_blocks[rank::world])} "
+              f"blocks per process; {world * settings.batch_size} sequences per optimizer step")
+    # the library's loop: process r trains on its shard of the blocks, with masks of its own
+    history = bert.pretrain(model, data, settings, device=device, progress=main_process, verbose=main_process,
+                            cache=None, shard=(rank, world), wrap=wrap)
     if main_process:
         record = {"settings": settings.as_dict(), "world_size": world, "history": history.to_dict()}
 

@@ -95,7 +95,9 @@ from textft_lib.bert.pretraining import (
     evenly_spaced,
     new_model,
     mlm_loss_fn,
+    MLMObjective,
     pretrain,
+    objective_loss_fn,
     course_bert,
 )
 
@@ -141,6 +143,8 @@ __all__ = [
     "evenly_spaced",
     "new_model",
     "mlm_loss_fn",
+    "MLMObjective",
     "pretrain",
+    "objective_loss_fn",
     "course_bert",
 ]

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from textft_lib.bert.convert import check_tokenizer, save_pretrained
 from textft_lib.bert.head_start import init_offset_heads, init_output_bias
@@ -145,9 +145,23 @@ def mlm_loss_fn(model: BertForMLM, batch: dict[str, Tensor]) -> tuple[Tensor, di
     return loss, {"accuracy": float((logits.argmax(-1) == targets).float().mean())}
 
 
+class MLMObjective(nn.Module):
+    """``BertForMLM`` whose ``forward`` returns ``mlm_loss``'s ``(loss, logits, targets)``.
+    ``DistributedDataParallel`` synchronises gradients only for work done inside the
+    wrapped module's ``forward``, so several processes wrap this, not the model."""
+
+    def __init__(self, model: BertForMLM) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, labels: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.model.mlm_loss(input_ids, labels, attention_mask)
+
+
 def pretrain(model: BertForMLM, data: PretrainData, settings: PretrainConfig, *, device: Any = None,
              progress: bool = True, verbose: bool = True, cache: str | None = "bert_mlm",
-             retrain: bool = False) -> Any:
+             retrain: bool = False, shard: tuple[int, int] = (0, 1),
+             wrap: Callable[[nn.Module], nn.Module] | None = None) -> Any:
     """Pretrain ``model`` with masked-language modelling on ``data``; return ``train.fit``'s ``History``.
 
     AdamW with linear warm-up and decay over ``settings.max_steps`` steps; fresh masks
@@ -155,6 +169,10 @@ def pretrain(model: BertForMLM, data: PretrainData, settings: PretrainConfig, *,
     ``settings.eval_every`` steps on fixed masks (``evaluate_mlm``). With ``cache`` the
     trained weights are stored under the course cache and a second call with the same
     settings loads them instantly.
+
+    Several processes (``scripts/pretrain_bert.py``): ``shard=(rank, world)`` trains on
+    blocks ``rank, rank + world, ...`` with masks of its own, and ``wrap`` wraps the
+    ``MLMObjective`` (in ``DistributedDataParallel``, say); pass ``cache=None`` then.
 
     Example::
 
@@ -168,28 +186,40 @@ def pretrain(model: BertForMLM, data: PretrainData, settings: PretrainConfig, *,
 
     from textft_lib import train
 
+    rank, world = shard
+    if not (isinstance(world, int) and isinstance(rank, int) and world >= 1 and 0 <= rank < world):
+        raise ValueError(f"shard must be (rank, world) with 0 <= rank < world, got {shard!r}")
+    if wrap is not None and cache is not None:
+        raise ValueError("a wrapped (distributed) run cannot use the cache: pass cache=None")
     check_tokenizer(model, data.tokenizer)
     if data.train_blocks.shape[1] > model.config.max_position_embeddings:
         raise ValueError(f"blocks of {data.train_blocks.shape[1]} tokens exceed the model's "
                          f"max_position_embeddings={model.config.max_position_embeddings}")
-    generator = torch.Generator().manual_seed(settings.seed)
-    loader = DataLoader(list(data.train_blocks), batch_size=settings.batch_size, shuffle=True, drop_last=True,
-                        generator=generator, collate_fn=MLMCollator(data.tokenizer, seed=settings.seed))
+    blocks = data.train_blocks[rank::world]
+    loader = DataLoader(list(blocks), batch_size=settings.batch_size, shuffle=True, drop_last=True,
+                        generator=torch.Generator().manual_seed(settings.seed + rank),
+                        collate_fn=MLMCollator(data.tokenizer, seed=settings.seed + rank))
     if len(loader) == 0:
-        raise ValueError(f"{len(data.train_blocks)} training blocks are fewer than one batch of "
-                         f"{settings.batch_size}")
+        raise ValueError(f"{len(blocks)} training blocks are fewer than one batch of {settings.batch_size}")
     eval_collator = MLMCollator(data.tokenizer)
     device = device if device is not None else next(model.parameters()).device
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    trained = model if wrap is None else wrap(MLMObjective(model.to(device)))
+    optimizer = torch.optim.AdamW(trained.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     warmup = max(1, round(settings.warmup_fraction * settings.max_steps))
     scheduler = train.warmup_decay_schedule(optimizer, warmup, settings.max_steps, kind="linear")
     return train.fit(
-        model, loader, loss_fn=mlm_loss_fn, optimizer=optimizer, scheduler=scheduler, epochs=None,
-        max_steps=settings.max_steps, val_loader=data.held_out_blocks,
-        evaluate_fn=lambda m, blocks: evaluate_mlm(m, blocks, eval_collator, seed=settings.seed),
+        trained, loader, loss_fn=mlm_loss_fn if wrap is None else objective_loss_fn, optimizer=optimizer,
+        scheduler=scheduler, epochs=None, max_steps=settings.max_steps, val_loader=data.held_out_blocks,
+        evaluate_fn=lambda _m, held: evaluate_mlm(model, held, eval_collator, seed=settings.seed),
         eval_every=settings.eval_every, restore_best=False, device=device, progress=progress,
         verbose=verbose, cache=cache, settings={"pretrain": settings.as_dict(), "tokenizer_size": len(data.tokenizer)},
         retrain=retrain)
+
+
+def objective_loss_fn(objective: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+    """``mlm_loss_fn`` for a (wrapped) ``MLMObjective``."""
+    loss, logits, targets = objective(batch["input_ids"], batch["labels"], batch["attention_mask"])
+    return loss, {"accuracy": float((logits.argmax(-1) == targets).float().mean())}
 
 
 def course_bert(settings: PretrainConfig | None = None, *, device: Any = None, progress: bool = True,
