@@ -130,7 +130,8 @@ def train_one(method: str, args, ds, train, seed: int) -> dict:
     seconds = time.perf_counter() - start
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"dev": history.best["val_accuracy"], "test": accuracy_of(model, tok, ds.test, args.max_length),
-            "train_seconds": round(seconds, 1), "steps": history.best["step"], "trainable_params": trainable,
+            "train_seconds": round(seconds, 1), "threads": torch.get_num_threads(), "steps": history.best["step"],
+            "trainable_params": trainable,
             "total_params": total, "trainable_share": trainable / total,
             "training_state_mb": round(trainable * 12 / 1e6, 1)}
 
