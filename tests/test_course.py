@@ -105,7 +105,8 @@ def test_lab_keeps_the_lesson_and_runs_as_root(extra, root, lesson, allow_root):
 def test_ctrl_c_stops_cleanly(tmp_path):
     # A child that stops on Ctrl-C the way Jupyter does (a message, exit code 130), run by
     # course.py's own runner; the whole process group gets the SIGINT, as from a terminal.
-    child = "import sys, time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    sys.exit(130)\n"
+    child = ("import sys, time\ntry:\n    print('sleeping', flush=True)\n    time.sleep(60)\n"
+             "except KeyboardInterrupt:\n    sys.exit(130)\n")
     driver = tmp_path / "driver.py"
     driver.write_text(textwrap.dedent(f"""
         import importlib.util, sys
@@ -119,7 +120,8 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     proc = subprocess.Popen([sys.executable, str(driver)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True, env=env)
     assert proc.stdout.readline().strip() == "ready"
-    time.sleep(1.0)                                            # let the child start its sleep
+    assert proc.stdout.readline().strip() == "sleeping"         # the child is in its sleep: a busy machine
+    time.sleep(0.2)                                             # can take seconds to get there
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
