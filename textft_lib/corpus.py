@@ -36,7 +36,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from textft_lib import config
 from textft_lib.carriers import Carrier, fetch, pip_download
@@ -243,6 +243,8 @@ def _wiki_sample() -> Corpus:
 
 def _cached_mix(download: Callable[[str, str, Path], Path] | None) -> Corpus:
     """The decontaminated offline mix, cached as one gzipped JSON file per carrier set and check."""
+    from textft_lib import data
+
     sentences = sst2_eval_sentences()
     key = "-".join(c.wheel_sha256[:8] for c in TEXT_CARRIERS.values()) + ("-sst2" if sentences else "-unchecked")
     path = config.cache_dir("corpus") / f"offline-mix-{key}.json.gz"
@@ -252,9 +254,7 @@ def _cached_mix(download: Callable[[str, str, Path], Path] | None) -> Corpus:
         documents, sources = offline_mix_documents(download=download)
         documents, removed = drop_overlapping(documents, sentences)
         record = {"sources": sources, "removed": removed, "documents": [[d.text, d.source] for d in documents]}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(gzip.compress(json.dumps(record).encode(), compresslevel=3))
-        tmp.replace(path)
+        data.atomic_write_bytes(path, gzip.compress(json.dumps(record).encode(), compresslevel=3))
     return Corpus("offline_mix", [Document(t, s) for t, s in record["documents"]], record["sources"],
                   record["removed"])
 
@@ -319,12 +319,6 @@ def load_corpus(name: str = "wiki_sample", *, max_words: int | None = None, seed
         corpus.documents = [corpus.documents[i] for i in sorted(chosen)]
         corpus.name = f"{name} ({total:,} words)"
     return corpus
-
-
-def describe(corpus: Corpus) -> dict[str, Any]:
-    """``name``, ``documents``, ``words`` and ``removed``: what a benchmark records about a corpus."""
-    return {"name": corpus.name, "documents": len(corpus.documents), "words": corpus.words(),
-            "removed": corpus.removed}
 
 
 if __name__ == "__main__":
