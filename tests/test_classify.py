@@ -284,6 +284,34 @@ def test_finetune_learns_and_classifier_roundtrips(tiny_bert_folder, tmp_path):
     np.testing.assert_allclose(pred.probs, again.probs, atol=1e-6)
 
 
+def test_length_grouped_batches_cover_everything_once_with_less_padding(tokenizer):
+    from textft_lib.encoding import LengthGroupedSampler
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 60, 1000).tolist()
+    sampler = LengthGroupedSampler(lengths, 8, generator=torch.Generator().manual_seed(0))
+    first, second = list(sampler), list(sampler)
+    assert sorted(first) == list(range(1000)) and first != second      # all once, a fresh order each epoch
+
+    def padded(order):
+        return sum(max(lengths[i] for i in order[j:j + 8]) * len(order[j:j + 8]) for j in range(0, 1000, 8))
+    assert padded(first) < 0.6 * padded(rng.permutation(1000).tolist())
+    split = keyword_task(40, 0)
+    ds = classify.TextClassificationDataset(tokenizer, split.texts, split.labels, 32)
+    seen = [t for b in ds.loader(8, shuffle=True, group_by_length=True) for t in b["labels"].tolist()]
+    assert sorted(seen) == sorted(split.labels)
+    with pytest.raises(ValueError, match="shuffle=True"):
+        ds.loader(8, group_by_length=True)
+
+
+def test_finetune_groups_by_length_and_trains_in_fp32_on_request(tiny_bert_folder):
+    model, tok = classify.BertClassifier.from_pretrained(tiny_bert_folder, 2)
+    history = classify.finetune(model, tok, keyword_task(96, 0), keyword_task(48, 1), lr_body=3e-3, lr_head=3e-3,
+                                epochs=10, batch_size=16, group_by_length=True, amp=None, patience=None,
+                                device="cpu", progress=False)
+    assert len(history.steps) == 60 and history.best["val_accuracy"] >= 0.9
+
+
 def test_frozen_body_trains_only_the_head(tiny_bert_folder):
     model, tok = classify.BertClassifier.from_pretrained(tiny_bert_folder, 2)
     before = {k: v.clone() for k, v in model.state_dict().items()}

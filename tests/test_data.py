@@ -96,6 +96,26 @@ def test_sst2_from_local_folder(monkeypatch, tmp_path):
     assert ds.validation.texts[0] == 'it "works" , really'  # quotes are text, not CSV quoting
 
 
+def test_sst2_without_labelled_test_splits_dev_not_train(monkeypatch, tmp_path):
+    dev = "".join(f"{i % 2}\tdev sentence {i}\n" for i in range(10))
+    write_sst2(tmp_path, dev)
+    (tmp_path / "sst2" / "test.tsv").unlink()
+    monkeypatch.setenv("TEXTFT_DATA_DIR", str(tmp_path))
+    ds = data.load("sst2")
+    assert ds.train.texts == ["a fine film", "a dull one"]             # training phrases untouched
+    assert len(ds.validation) == len(ds.test) == 5
+    assert sorted(ds.validation.texts + ds.test.texts) == sorted(f"dev sentence {i}" for i in range(10))
+
+    hub = {"train": {"sentence": ["a fine film"], "label": [1]},          # the online path: the same cut
+           "validation": {"sentence": [f"dev sentence {i}" for i in range(10)], "label": [i % 2 for i in range(10)]}}
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.setenv("TEXTFT_DATA_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setattr(data, "require_online", lambda *a: None)
+    monkeypatch.setattr(data, "_hf_dataset", lambda *a, **k: hub)
+    online = data.load_sst2()
+    assert online.train.texts == ["a fine film"] and online.test.texts == ds.test.texts
+
+
 def test_sst2_malformed_line_is_named(monkeypatch, tmp_path):
     write_sst2(tmp_path, "1\tfine\nsure\tthing\n")
     monkeypatch.setenv("TEXTFT_DATA_DIR", str(tmp_path))

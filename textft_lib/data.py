@@ -413,8 +413,11 @@ def load_sst2(*, seed: int = 0, online: bool | None = None) -> TextDataset:
     """SST-2 (binary sentiment). ``TEXTFT_DATA_DIR/sst2`` first, else the web via ``datasets``.
 
     With local files: train.tsv is the training split, dev.tsv the validation split and,
-    when labelled, test.tsv the test split. Online, GLUE's test split has no labels, so a
-    fixed 872-sentence slice of the training set becomes the test split instead.
+    when present, test.tsv (the 1,821 labelled test sentences) the test split. Online,
+    GLUE's test split has no labels, so the 872 dev sentences are cut in two, a seeded half
+    for validation and half for test. A test set carved from train.tsv would leak: its
+    67k phrases are parts of the same sentences, so a test phrase would often sit inside
+    a training one.
     """
     root = config.data_dir()
     if root is not None and (root / "sst2").is_dir():
@@ -425,13 +428,12 @@ def load_sst2(*, seed: int = 0, online: bool | None = None) -> TextDataset:
         train, val = read_glue_tsv(folder / "train.tsv"), read_glue_tsv(folder / "dev.tsv")
         test = read_glue_tsv(folder / "test.tsv") if (folder / "test.tsv").exists() else None
         if test is None:
-            train, _, test = _split(train.texts, train.labels, (0.0, 872 / len(train)), seed)
+            _, val, test = _split(val.texts, val.labels, (0.5, 0.5), seed)
         return TextDataset("sst2", train, val, test, ["negative", "positive"], source=str(folder))
     require_online("SST-2", SST2_HINT)
     ds = _hf_dataset("glue", "sst2", hint=SST2_HINT)
-    tr = ds["train"]
-    train, _, test = _split(list(tr["sentence"]), list(tr["label"]), (0.0, 872 / len(tr)), seed)
-    val = Split(list(ds["validation"]["sentence"]), list(ds["validation"]["label"]))
+    train = Split(list(ds["train"]["sentence"]), list(ds["train"]["label"]))
+    _, val, test = _split(list(ds["validation"]["sentence"]), list(ds["validation"]["label"]), (0.5, 0.5), seed)
     return TextDataset("sst2", train, val, test, ["negative", "positive"], source="hub:glue/sst2")
 
 

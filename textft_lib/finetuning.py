@@ -158,8 +158,8 @@ def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Spl
              lr_body: float = 5e-5, lr_head: float = 1e-3, epochs: int = 4, batch_size: int = 32,
              warmup_ratio: float = 0.1, schedule: str = "linear", weight_decay: float = 0.01,
              patience: int | None = 2, frozen_body: bool | None = False, max_length: int | None = None,
-             seed: int = 0, cache: str | None = None, device: Any = None, progress: bool = True,
-             verbose: bool = False) -> Any:
+             group_by_length: bool = False, amp: str | None = "auto", seed: int = 0, cache: str | None = None,
+             device: Any = None, progress: bool = True, verbose: bool = False) -> Any:
     """Fine-tune a classifier with ``train.fit``: discriminative learning rates, warm-up then
     decay, early stopping on validation accuracy, the best weights restored at the end.
 
@@ -171,6 +171,10 @@ def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Spl
       from scratch with one learning rate;
     * ``frozen_body=True`` trains the head alone; ``None`` trains what the model marks trainable
       (``requires_grad``), e.g. after ``lora.add_lora``;
+    * ``group_by_length=True``: batches of texts of similar length (``LengthGroupedSampler``,
+      as ``Trainer``'s ``train_sampling_strategy="group_by_length"``): less padding, faster steps;
+    * ``amp``: mixed precision as in ``train.fit`` (``"auto"``: bf16/fp16 on a GPU, fp32 on a
+      CPU); ``None`` trains in fp32 everywhere, as a hand-written loop without autocast does;
     * ``cache``: a name for ``train.fit``'s checkpoint cache; the key covers every setting,
       the data and the model's initial weights, so a re-run with the same inputs is instant.
 
@@ -195,7 +199,7 @@ def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Spl
     initial = fingerprint(model) if cache else None
     train_ds = TextClassificationDataset(tokenizer, train.texts, train.labels, max_length)
     val_ds = TextClassificationDataset(tokenizer, validation.texts, validation.labels, max_length)
-    train_loader = train_ds.loader(batch_size, shuffle=True, seed=seed)
+    train_loader = train_ds.loader(batch_size, shuffle=True, seed=seed, group_by_length=bool(group_by_length))
     val_loader = val_ds.loader(max(batch_size, 64))
     total = epochs * len(train_loader)
     groups = training.param_groups(model, lr_body=lr_body, lr_head=lr_head, head_prefix=head_prefixes(model),
@@ -207,11 +211,12 @@ def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Spl
         settings = {"lr_body": lr_body, "lr_head": lr_head, "epochs": epochs, "batch_size": batch_size,
                     "warmup_ratio": warmup_ratio, "schedule": schedule, "weight_decay": weight_decay,
                     "patience": patience, "frozen_body": frozen_body, "max_length": max_length, "seed": seed,
+                    "group_by_length": bool(group_by_length), "amp": amp,
                     "data": fingerprint(train.texts, train.labels, validation.texts, validation.labels),
                     "initial_weights": initial, "device": str(device)}
     torch.manual_seed(seed)   # dropout masks
     return training.fit(model, train_loader, loss_fn=classification_loss, optimizer=optimizer,
                         scheduler=scheduler, epochs=epochs, val_loader=val_loader,
-                        evaluate_fn=evaluate_classifier, monitor="val_accuracy", mode="max",
+                        evaluate_fn=evaluate_classifier, monitor="val_accuracy", mode="max", amp=amp,
                         patience=patience, restore_best=True, device=device, progress=progress,
                         verbose=verbose, cache=cache, settings=settings)
