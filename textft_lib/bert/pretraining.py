@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -29,17 +30,25 @@ from textft_lib.bert.model import BertConfig, BertForMLM
 class PretrainConfig:
     """Every choice of a pretraining run: corpus, tokenizer, model sizes, optimisation, start.
 
-    ``init`` is the starting point: ``"bert"`` is BERT's random start (N(0, 0.02) weights);
-    ``"offset_heads"`` adds ``init_offset_heads`` and ``init_output_bias``, the head start
-    that lets lesson 06's small model leave the plateau on a CPU budget (``new_model``).
+    ``corpus`` is one of ``corpus.CORPORA`` (``"wiki_sample"``, ``"offline_mix"``,
+    ``"wikitext103"``); ``max_words`` takes a seeded subset of its documents up to that many
+    words and ``limit_documents`` its first documents (both ``None``: all of it).
 
-    ``LESSON_FULL`` and ``LESSON_QUICK`` are lesson 06's two sizes; ``lesson_settings()``
-    picks one by quick mode. ``model_config(vocab_size)`` gives the ``BertConfig``.
+    ``mlm_probability`` is the share of real tokens chosen for training (BERT's 15%; the
+    held-out loss is always measured at 15%, so runs with other rates stay comparable).
+    ``init`` is the starting point: ``"bert"`` is BERT's random start (N(0, 0.02) weights);
+    ``"offset_heads"`` adds ``init_offset_heads`` and ``init_output_bias``, appendix A2's head
+    start, the course's own device for leaving the plateau on a CPU budget (``new_model``).
+
+    ``LESSON_FULL`` and ``LESSON_QUICK`` are lesson 06's two sizes, ``lesson_settings()`` picks
+    one by quick mode; ``HEAD_START_*`` and ``head_start_settings()`` are appendix A2's. ``model_config(vocab_size)`` gives the ``BertConfig``.
     """
 
+    corpus: str = "wiki_sample"
+    max_words: int | None = None
+    limit_documents: int | None = None
     vocab_size: int = 8000
     held_out_fraction: float = 0.1
-    limit_articles: int | None = None
     block_size: int = 128
     hidden_size: int = 128
     num_hidden_layers: int = 2
@@ -47,20 +56,27 @@ class PretrainConfig:
     intermediate_size: int = 512
     dropout: float = 0.0
     batch_size: int = 32
+    mlm_probability: float = 0.15
     lr: float = 2e-3
     weight_decay: float = 0.01
     warmup_fraction: float = 0.06
     max_steps: int = 3000
-    eval_every: int = 150
-    max_eval_blocks: int = 256
+    eval_every: int = 250
+    max_eval_blocks: int = 512
     seed: int = 0
-    init: str = "offset_heads"
+    init: str = "bert"
 
     def __post_init__(self) -> None:
+        from textft_lib.corpus import CORPORA
+
         if self.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        if self.corpus not in CORPORA:
+            raise ValueError(f"corpus must be one of {CORPORA}, got {self.corpus!r}")
         if self.block_size < 3:
             raise ValueError(f"block_size must be at least 3, got {self.block_size}")
+        if not 0.0 < self.mlm_probability < 1.0:
+            raise ValueError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}")
         for name in ("batch_size", "max_steps", "eval_every", "max_eval_blocks"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -77,12 +93,17 @@ class PretrainConfig:
 
 #: The starting points ``PretrainConfig.init`` accepts (see ``new_model``).
 INITS = ("bert", "offset_heads")
-#: Lesson 06 at full size (about 7 minutes on a quiet 2-core laptop CPU).
-LESSON_FULL = PretrainConfig()
+#: Lesson 06 at full size: BERT's recipe on the offline mix (about 8 minutes of training on an
+#: idle 2-core CPU).
+LESSON_FULL = PretrainConfig(corpus="offline_mix", eval_every=250, max_eval_blocks=512)
 #: Lesson 06 in quick mode: a smoke run of a few seconds on a small model.
-LESSON_QUICK = PretrainConfig(vocab_size=2000, limit_articles=24, block_size=64, hidden_size=32,
+LESSON_QUICK = PretrainConfig(vocab_size=2000, limit_documents=24, block_size=64, hidden_size=32,
                               num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                               batch_size=16, lr=2e-3, max_steps=40, eval_every=20, max_eval_blocks=32)
+#: Appendix A2's model: the Wikipedia sample from the head start (``init="offset_heads"``),
+#: the course BERT that appendix A1 fine-tunes.
+HEAD_START_FULL = PretrainConfig(corpus="wiki_sample", eval_every=150, max_eval_blocks=256, init="offset_heads")
+HEAD_START_QUICK = dataclasses.replace(LESSON_QUICK, corpus="wiki_sample", init="offset_heads")
 
 
 def lesson_settings() -> PretrainConfig:
@@ -90,6 +111,13 @@ def lesson_settings() -> PretrainConfig:
     from textft_lib import config
 
     return config.pick(full=LESSON_FULL, quick=LESSON_QUICK)
+
+
+def head_start_settings() -> PretrainConfig:
+    """``HEAD_START_QUICK`` in quick mode, else ``HEAD_START_FULL`` (appendices A1 and A2)."""
+    from textft_lib import config
+
+    return config.pick(full=HEAD_START_FULL, quick=HEAD_START_QUICK)
 
 
 @dataclass
@@ -102,19 +130,36 @@ class PretrainData:
 
 
 def prepare_data(settings: PretrainConfig) -> PretrainData:
-    """Split the Wikipedia articles, train (or load) the WordPiece tokenizer on the training
-    articles, and cut both splits into blocks. The held-out blocks are capped at
-    ``settings.max_eval_blocks`` (an evenly spaced subset) to keep evaluations short."""
-    from textft_lib import wordpiece
+    """Split ``settings.corpus`` by document, train (or load) the WordPiece tokenizer on the
+    training documents, and cut both splits into blocks. The blocks are cached next to the
+    tokenizer (cutting ten million words takes about half a minute). The held-out blocks
+    are capped at ``settings.max_eval_blocks`` (an evenly spaced subset) to keep evaluations
+    short."""
+    import hashlib
+    import io
+    import json
 
-    train_texts, held_texts = wordpiece.wiki_split(settings.held_out_fraction, seed=settings.seed,
-                                                   limit=settings.limit_articles)
-    tokenizer = wordpiece.course_tokenizer(settings.vocab_size, held_out_fraction=settings.held_out_fraction,
-                                           seed=settings.seed, limit=settings.limit_articles,
-                                           model_max_length=settings.block_size)
-    train_blocks = make_blocks(train_texts, tokenizer, settings.block_size)
-    held = make_blocks(held_texts, tokenizer, settings.block_size)
-    return PretrainData(tokenizer, train_blocks, evenly_spaced(held, settings.max_eval_blocks))
+    from textft_lib import config, corpus, data, wordpiece
+
+    source = {"corpus": settings.corpus, "held_out_fraction": settings.held_out_fraction, "seed": settings.seed,
+              "limit": settings.limit_documents, "max_words": settings.max_words}     # what the texts depend on
+    tokenizer = wordpiece.course_tokenizer(settings.vocab_size, model_max_length=settings.block_size, **source)
+    key = hashlib.sha256(json.dumps({**source, "vocab": sorted(tokenizer.get_vocab().items()),
+                                     "block_size": settings.block_size, "version": 1}).encode()).hexdigest()[:12]
+    path = config.cache_dir("bert") / f"blocks-{settings.corpus}-{key}.pt"
+    if path.exists():
+        stored = torch.load(path, weights_only=True)
+        train_blocks, held = stored["train"], stored["held_out"]
+    else:
+        train_texts, held_texts = corpus.training_split(settings.corpus, held_out_fraction=settings.held_out_fraction,
+                                                        seed=settings.seed, max_words=settings.max_words,
+                                                        limit=settings.limit_documents)
+        train_blocks, held = (make_blocks(t, tokenizer, settings.block_size) for t in (train_texts, held_texts))
+        small = torch.int16 if len(tokenizer) <= torch.iinfo(torch.int16).max else torch.int32   # a quarter the disk
+        buffer = io.BytesIO()
+        torch.save({"train": train_blocks.to(small), "held_out": held.to(small)}, buffer)
+        data.atomic_write_bytes(path, buffer.getvalue())
+    return PretrainData(tokenizer, train_blocks.long(), evenly_spaced(held.long(), settings.max_eval_blocks))
 
 
 def evenly_spaced(blocks: Tensor, n: int) -> Tensor:
@@ -198,7 +243,8 @@ def pretrain(model: BertForMLM, data: PretrainData, settings: PretrainConfig, *,
     blocks = data.train_blocks[rank::world]
     loader = DataLoader(list(blocks), batch_size=settings.batch_size, shuffle=True, drop_last=True,
                         generator=torch.Generator().manual_seed(settings.seed + rank),
-                        collate_fn=MLMCollator(data.tokenizer, seed=settings.seed + rank))
+                        collate_fn=MLMCollator(data.tokenizer, mlm_probability=settings.mlm_probability,
+                                               seed=settings.seed + rank))
     if len(loader) == 0:
         raise ValueError(f"{len(blocks)} training blocks are fewer than one batch of {settings.batch_size}")
     eval_collator = MLMCollator(data.tokenizer)
