@@ -3,6 +3,7 @@ transformers' BertForMaskedLM, save/load round trips, pretraining and bad input.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -432,3 +433,13 @@ def test_mask_word_scores_bad_input(tokenizer):
     assert model.training
     with pytest.raises(ValueError, match="no room"):
         bert.mask_word_scores(model, tokenizer, ["ok"], "{} [MASK] " + "and " * 40, [word])
+
+
+def test_lesson_settings_take_a_gpus_budget_on_cuda(monkeypatch):
+    monkeypatch.setenv("TEXTFT_QUICK", "0")
+    assert bert.lesson_settings() == bert.LESSON_FULL == bert.lesson_settings("cpu")
+    gpu = bert.lesson_settings("cuda")        # naming the device needs no GPU
+    assert gpu.max_steps == 8 * bert.LESSON_FULL.max_steps and gpu.corpus == "offline_mix"
+    assert dataclasses.replace(gpu, max_steps=3000, eval_every=250) == bert.LESSON_FULL
+    monkeypatch.setenv("TEXTFT_QUICK", "1")
+    assert bert.lesson_settings("cuda") == bert.LESSON_QUICK

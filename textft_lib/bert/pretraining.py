@@ -106,11 +106,17 @@ HEAD_START_FULL = PretrainConfig(corpus="wiki_sample", eval_every=150, max_eval_
 HEAD_START_QUICK = dataclasses.replace(LESSON_QUICK, corpus="wiki_sample", init="offset_heads")
 
 
-def lesson_settings() -> PretrainConfig:
-    """``LESSON_QUICK`` in quick mode (``TEXTFT_QUICK=1``), else ``LESSON_FULL``."""
+#: Lesson 06 at full size on a GPU: the same model and recipe for eight times the steps.
+LESSON_GPU = dataclasses.replace(LESSON_FULL, max_steps=24_000, eval_every=1000)
+
+
+def lesson_settings(device: Any = "cpu") -> PretrainConfig:
+    """``LESSON_QUICK`` in quick mode (``TEXTFT_QUICK=1``), else ``LESSON_FULL``, or on a CUDA
+    ``device`` ``LESSON_GPU`` (a GPU's budget: bf16 or fp16 autocast, eight times the steps)."""
     from textft_lib import config
 
-    return config.pick(full=LESSON_FULL, quick=LESSON_QUICK)
+    full = LESSON_GPU if torch.device(device).type == "cuda" else LESSON_FULL
+    return config.pick(full=full, quick=LESSON_QUICK)
 
 
 def head_start_settings() -> PretrainConfig:
@@ -273,8 +279,8 @@ def course_bert(settings: PretrainConfig | None = None, *, device: Any = None, p
     """The folder of the course's pretrained BERT, in ``save_pretrained`` format.
 
     Taken from the cache when a model with the same settings is there; otherwise
-    pretrained with lesson 06's settings (``lesson_settings()``: full size, or the quick
-    size when ``TEXTFT_QUICK=1``) and saved. The folder holds ``config.json``,
+    pretrained with lesson 06's settings (``lesson_settings(device)``: full size, a GPU's
+    budget on CUDA, or the quick size when ``TEXTFT_QUICK=1``) and saved. The folder holds ``config.json``,
     ``model.safetensors``, the tokenizer files, and ``pretraining.json`` (the settings and
     the training history).
 
@@ -289,7 +295,9 @@ def course_bert(settings: PretrainConfig | None = None, *, device: Any = None, p
 
     from textft_lib import config, wordpiece
 
-    settings = settings or lesson_settings()
+    if device is None:
+        device = config.get_device()
+    settings = settings or lesson_settings(device)
     key = hashlib.sha256(json.dumps(settings.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
     folder = config.cache_dir("bert") / f"course-bert-{key}"
     if (folder / "pretraining.json").exists():
@@ -297,8 +305,6 @@ def course_bert(settings: PretrainConfig | None = None, *, device: Any = None, p
     data = prepare_data(settings)
     torch.manual_seed(settings.seed)
     model = new_model(settings, data)
-    if device is None:
-        device = config.get_device()
     history = pretrain(model, data, settings, device=device, progress=progress, verbose=verbose)
     record = {"settings": settings.as_dict(), "history": history.to_dict()}
 
