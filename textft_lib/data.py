@@ -198,8 +198,9 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
     return digest.hexdigest()
 
 
-def sha256_of(path: Path) -> str:
-    return file_digest(path, "sha256")
+def sha256_of(path: str | Path) -> str:
+    """The sha256 of a file's bytes (``file_digest(path, "sha256")``)."""
+    return file_digest(Path(path), "sha256")
 
 
 def atomic_write(dest: Path, write: Callable[[Path], None]) -> Path:
