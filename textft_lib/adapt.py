@@ -1,6 +1,7 @@
 """Domain-adaptive pretraining: more masked-language modelling, on the task's own unlabelled text.
 
-The course BERT learned its words from half a million words of Wikipedia. A sentiment task
+The course BERT learned its words from news, newsgroups and encyclopedia text (lesson 06; the
+head-start model of appendix A2 from half a million words of Wikipedia). A sentiment task
 speaks another language ("a clever , funny comedy"), and its 4,000 labelled sentences are
 too few to teach it. Unlabelled sentences of the task's kind are cheap, so before
 fine-tuning we continue the MLM pretraining on them (Gururangan et al., 2020, "Don't Stop

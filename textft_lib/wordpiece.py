@@ -2,7 +2,7 @@
 
 BERT reads text through a WordPiece vocabulary: whole words when they are frequent,
 otherwise a first piece and continuation pieces marked ``##`` (``tendon`` ->
-``tend ##on``). This module trains such a vocabulary on the course's Wikipedia articles
+``tend ##on``). This module trains such a vocabulary on a corpus of lesson 06 (``corpus.load_corpus``)
 with the ``tokenizers`` library and wraps it as a ``transformers`` ``BertTokenizer``, so
 ``save_pretrained`` writes the standard files (``tokenizer.json``,
 ``tokenizer_config.json``, ``vocab.txt``) and ``AutoTokenizer.from_pretrained(folder)``
