@@ -36,7 +36,6 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import dataclasses  # noqa: E402
-import random  # noqa: E402
 
 from textft_lib import bert, config, corpus  # noqa: E402
 
@@ -119,21 +118,12 @@ def corpus_ladder(settings: bert.PretrainConfig, data: bert.PretrainData, sizes:
     """One row per (rung, budget): a seeded random subset of the training documents of
     ``settings.corpus`` of about ``words`` words (``None``: all), trained at lesson 06's
     steps and at the number of passes the whole corpus gets in them."""
-    train_texts, _ = corpus.training_split(settings.corpus, held_out_fraction=settings.held_out_fraction,
-                                           seed=settings.seed, max_words=settings.max_words,
-                                           limit=settings.limit_documents)
-    order = list(range(len(train_texts)))
-    random.Random(settings.seed).shuffle(order)
+    train_texts, _ = bert.training_texts(settings)
     epochs = settings.max_steps * settings.batch_size / len(data.train_blocks)
     rows = []
     for words in sizes:
-        chosen, total = [], 0
-        for i in order:
-            if words is not None and chosen and total + len(train_texts[i].split()) > words:
-                continue
-            chosen.append(i)
-            total += len(train_texts[i].split())
-        blocks = bert.make_blocks([train_texts[i] for i in sorted(chosen)], data.tokenizer, settings.block_size)
+        chosen, total = corpus.word_budget(train_texts, words, seed=settings.seed)
+        blocks = bert.make_blocks([train_texts[i] for i in chosen], data.tokenizer, settings.block_size)
         rung = bert.PretrainData(data.tokenizer, blocks, data.held_out_blocks)
         equal_epochs = max(1, round(epochs * len(blocks) / settings.batch_size))
         for budget, steps in (("equal steps", settings.max_steps), ("equal epochs", equal_epochs)):

@@ -132,7 +132,8 @@ def train_one(method: str, args, ds, train, seed: int) -> dict:
     start = time.perf_counter()
     history = classify.finetune(model, tok, train, ds.validation, lr_body=lr_body, lr_head=lr_head,
                                 epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length,
-                                group_by_length=args.group_by_length, patience=None, frozen_body=frozen, seed=seed, device="cpu", progress=True)
+                                group_by_length=args.group_by_length, patience=None, frozen_body=frozen, seed=seed,
+                                device="cpu", progress=True)
     seconds = time.perf_counter() - start
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"dev": history.best["val_accuracy"], "test": accuracy_of(model, tok, ds.test, args.max_length),

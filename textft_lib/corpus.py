@@ -13,11 +13,11 @@ name               words       where it comes from
 
 ``load_corpus(name)`` gives a ``Corpus`` of whole documents; ``corpus.split()`` holds whole
 documents out, as lesson 06 needs; ``max_words`` takes a seeded random subset of documents
-up to a word budget, so that one source gives several sizes. Repeated documents are dropped
-(the collections overlap, and a repeat would land on both sides of a split), and so are
-documents that share an 8-word sequence with an SST-2 validation or test sentence (the
-n-gram overlap check of Brown et al. 2020, at 8 words for SST-2's short sentences), so that
-pretraining never sees the sentences lesson 07 is scored on.
+up to a word budget (``word_budget``), so that one source gives several sizes. Repeated
+documents are dropped (the collections overlap, and a repeat would land on both sides of a
+split), and so are documents that share an 8-word sequence with an SST-2 validation or test
+sentence (the n-gram overlap check of Brown et al. 2020, at 8 words for SST-2's short
+sentences), so that pretraining never sees the sentences lesson 07 is scored on.
 
 Example::
 
@@ -37,7 +37,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 from textft_lib import config
 from textft_lib.carriers import Carrier, fetch, pip_download
@@ -329,18 +329,31 @@ def load_corpus(name: str = "wiki_sample", *, max_words: int | None = None, seed
     corpus = {"wiki_sample": _wiki_sample, "offline_mix": lambda: _cached_mix(download),
               "wikitext103": _wikitext103}[name]()
     if max_words is not None and corpus.words() > max_words:
-        order = list(range(len(corpus.documents)))
-        random.Random(seed).shuffle(order)
-        chosen, total = [], 0
-        for i in order:
-            n = len(corpus.documents[i].text.split())
-            if chosen and total + n > max_words:
-                continue
-            chosen.append(i)
-            total += n
-        corpus.documents = [corpus.documents[i] for i in sorted(chosen)]
+        chosen, total = word_budget(corpus.texts(), max_words, seed=seed)
+        corpus.documents = [corpus.documents[i] for i in chosen]
         corpus.name = f"{name} ({total:,} words)"
     return corpus
+
+
+def word_budget(texts: Sequence[str], max_words: int | None, *, seed: int = 0) -> tuple[list[int], int]:
+    """A seeded random subset of ``texts`` whose words add up to at most ``max_words`` (at
+    least one text; ``None``: all of them): ``(indices in their original order, words)``. Texts are drawn in a
+    shuffled order and each one that would overshoot the budget is skipped.
+
+    Example::
+
+        chosen, words = word_budget(["a b", "c d e", "f"], 3, seed=0)
+    """
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)
+    chosen, total = [], 0
+    for i in order:
+        n = len(texts[i].split())
+        if max_words is not None and chosen and total + n > max_words:
+            continue
+        chosen.append(i)
+        total += n
+    return sorted(chosen), total
 
 
 def training_split(name: str = "wiki_sample", *, held_out_fraction: float = 0.1, seed: int = 0,

@@ -12,8 +12,7 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,7 +40,8 @@ class PretrainConfig:
     start, the course's own device for leaving the plateau on a CPU budget (``new_model``).
 
     ``LESSON_FULL`` and ``LESSON_QUICK`` are lesson 06's two sizes, ``lesson_settings()`` picks
-    one by quick mode; ``HEAD_START_*`` and ``head_start_settings()`` are appendix A2's. ``model_config(vocab_size)`` gives the ``BertConfig``.
+    one by quick mode; ``HEAD_START_*`` and ``head_start_settings()`` are appendix A2's.
+    ``model_config(vocab_size)`` gives the ``BertConfig``.
     """
 
     corpus: str = "wiki_sample"
@@ -95,7 +95,7 @@ class PretrainConfig:
 INITS = ("bert", "offset_heads")
 #: Lesson 06 at full size: BERT's recipe on the offline mix (about 8 minutes of training on an
 #: idle 2-core CPU).
-LESSON_FULL = PretrainConfig(corpus="offline_mix", eval_every=250, max_eval_blocks=512)
+LESSON_FULL = PretrainConfig(corpus="offline_mix")
 #: Lesson 06 in quick mode: a smoke run of a few seconds on a small model.
 LESSON_QUICK = PretrainConfig(vocab_size=2000, limit_documents=24, block_size=64, hidden_size=32,
                               num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
@@ -103,11 +103,11 @@ LESSON_QUICK = PretrainConfig(vocab_size=2000, limit_documents=24, block_size=64
 #: Appendix A2's model: the Wikipedia sample from the head start (``init="offset_heads"``),
 #: the course BERT that appendix A1 fine-tunes.
 HEAD_START_FULL = PretrainConfig(corpus="wiki_sample", eval_every=150, max_eval_blocks=256, init="offset_heads")
-HEAD_START_QUICK = dataclasses.replace(LESSON_QUICK, corpus="wiki_sample", init="offset_heads")
+HEAD_START_QUICK = replace(LESSON_QUICK, corpus="wiki_sample", init="offset_heads")
 
 
 #: Lesson 06 at full size on a GPU: the same model and recipe for eight times the steps.
-LESSON_GPU = dataclasses.replace(LESSON_FULL, max_steps=24_000, eval_every=1000)
+LESSON_GPU = replace(LESSON_FULL, max_steps=24_000, eval_every=1000)
 
 
 def lesson_settings(device: Any = "cpu") -> PretrainConfig:
@@ -135,6 +135,15 @@ class PretrainData:
     held_out_blocks: Tensor
 
 
+def training_texts(settings: PretrainConfig) -> tuple[list[str], list[str]]:
+    """``(train_texts, held_out_texts)`` of ``settings.corpus``, split by whole document as the
+    settings say (``corpus.training_split``): the texts ``prepare_data`` cuts into blocks."""
+    from textft_lib import corpus
+
+    return corpus.training_split(settings.corpus, held_out_fraction=settings.held_out_fraction, seed=settings.seed,
+                                 max_words=settings.max_words, limit=settings.limit_documents)
+
+
 def prepare_data(settings: PretrainConfig) -> PretrainData:
     """Split ``settings.corpus`` by document, train (or load) the WordPiece tokenizer on the
     training documents, and cut both splits into blocks. The blocks are cached next to the
@@ -145,7 +154,7 @@ def prepare_data(settings: PretrainConfig) -> PretrainData:
     import io
     import json
 
-    from textft_lib import config, corpus, data, wordpiece
+    from textft_lib import config, data, wordpiece
 
     source = {"corpus": settings.corpus, "held_out_fraction": settings.held_out_fraction, "seed": settings.seed,
               "limit": settings.limit_documents, "max_words": settings.max_words}     # what the texts depend on
@@ -157,9 +166,7 @@ def prepare_data(settings: PretrainConfig) -> PretrainData:
         stored = torch.load(path, weights_only=True)
         train_blocks, held = stored["train"], stored["held_out"]
     else:
-        train_texts, held_texts = corpus.training_split(settings.corpus, held_out_fraction=settings.held_out_fraction,
-                                                        seed=settings.seed, max_words=settings.max_words,
-                                                        limit=settings.limit_documents)
+        train_texts, held_texts = training_texts(settings)
         train_blocks, held = (make_blocks(t, tokenizer, settings.block_size) for t in (train_texts, held_texts))
         small = torch.int16 if len(tokenizer) <= torch.iinfo(torch.int16).max else torch.int32   # a quarter the disk
         buffer = io.BytesIO()
