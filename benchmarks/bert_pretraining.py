@@ -1,5 +1,5 @@
-"""Benchmark: BERT MLM pretraining, ours against transformers' BertForMaskedLM, and what
-more text buys.
+"""Benchmark: BERT MLM pretraining, ours against transformers' BertForMaskedLM: speed, and the
+held-out loss of the ten-minute run.
 
 In one run:
 
@@ -12,14 +12,13 @@ In one run:
 2. **Quality in ten minutes**: lesson 06's model and recipe (BERT's start, the offline mix)
    trained for ``--budget-steps`` steps (about ten minutes on an idle 2-core CPU), its
    held-out MLM loss against the unigram baseline on the same held-out masks.
-3. **The corpus ladder**: the same model trained on growing random subsets of the mix's
-   training documents (``--ladder-words``), at equal steps (lesson 06's) and at equal epochs
-   (the passes lesson 06 makes over the whole mix), all read through the same tokenizer and
-   scored on the same held-out documents. The full-size claims of lesson 06 rest on this.
+
+What more text buys (the corpus ladder, in held-out loss and on SST-2) is
+``benchmarks/corpus_ladder.py``.
 
 Usage::
 
-    python benchmarks/bert_pretraining.py            # full size, about 45 minutes on 2 cores
+    python benchmarks/bert_pretraining.py            # full size, about 12 minutes on 2 cores
     python benchmarks/bert_pretraining.py --quick    # a smoke run in seconds
 
 Writes ``assets/benchmarks/bert_pretraining.json`` (``--quick`` writes into the cache instead).
@@ -28,16 +27,15 @@ Writes ``assets/benchmarks/bert_pretraining.json`` (``--quick`` writes into the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
-import dataclasses  # noqa: E402
-
-from textft_lib import bert, config, corpus  # noqa: E402
+from textft_lib import bert, config
 
 
 def time_round_robin(step_fns: dict, batches: list, *, warmup: int, repeats: int) -> dict[str, list[float]]:
@@ -104,40 +102,9 @@ def train_and_score(settings: bert.PretrainConfig, data: bert.PretrainData) -> d
     torch.manual_seed(settings.seed)
     model = bert.new_model(settings, data)
     history = bert.pretrain(model, data, settings, device="cpu", progress=False, verbose=False, cache=None)
-    final = bert.evaluate_mlm(model, data.held_out_blocks, bert.MLMCollator(data.tokenizer), seed=settings.seed)
-    baseline = bert.unigram_baseline(data.train_blocks, data.held_out_blocks, data.tokenizer, seed=settings.seed)
     return {"steps": settings.max_steps, "token_budget": settings.max_steps * settings.batch_size * settings.block_size,
             "epochs": settings.max_steps * settings.batch_size / len(data.train_blocks),
-            "held_out_loss": final["loss"], "held_out_loss_mask": final["loss_mask"],
-            "held_out_accuracy": final["accuracy"], "unigram_loss": baseline["loss"],
-            "unigram_accuracy": baseline["accuracy"], "loss_reduction_vs_unigram": 1 - final["loss"] / baseline["loss"],
-            "training_seconds": history.seconds, "masked_tokens": final["masked_tokens"]}
-
-
-def corpus_ladder(settings: bert.PretrainConfig, data: bert.PretrainData, sizes: list[int | None]) -> list[dict]:
-    """One row per (rung, budget): a seeded random subset of the training documents of
-    ``settings.corpus`` of about ``words`` words (``None``: all), trained at lesson 06's
-    steps and at the number of passes the whole corpus gets in them."""
-    train_texts, _ = bert.training_texts(settings)
-    epochs = settings.max_steps * settings.batch_size / len(data.train_blocks)
-    rows = []
-    for words in sizes:
-        chosen, total = corpus.word_budget(train_texts, words, seed=settings.seed)
-        blocks = bert.make_blocks([train_texts[i] for i in chosen], data.tokenizer, settings.block_size)
-        rung = bert.PretrainData(data.tokenizer, blocks, data.held_out_blocks)
-        equal_epochs = max(1, round(epochs * len(blocks) / settings.batch_size))
-        for budget, steps in (("equal steps", settings.max_steps), ("equal epochs", equal_epochs)):
-            if words is None and budget == "equal epochs":
-                rows.append({**rows[-1], "budget": budget})      # the whole corpus: the same run
-                continue
-            run = dataclasses.replace(settings, max_steps=steps, eval_every=steps)
-            row = {"words": total, "documents": len(chosen), "blocks": len(blocks), "budget": budget,
-                   **train_and_score(run, rung)}
-            rows.append(row)
-            print(f"  {total:>10,} words  {budget:<12} {steps:>5} steps ({row['epochs']:.2f} epochs): held-out "
-                  f"{row['held_out_loss']:.3f} nats, {row['loss_reduction_vs_unigram']:.1%} below its unigram "
-                  f"({row['training_seconds']:.0f} s)", flush=True)
-    return rows
+            **bert.score_held_out(model, data, seed=settings.seed), "training_seconds": history.seconds}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -146,14 +113,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=None, help="timed training steps per model")
     parser.add_argument("--budget-steps", type=int, default=None,
                         help="steps of the quality run (default: 3600 at full size, about ten minutes)")
-    parser.add_argument("--ladder-words", nargs="*", default=None,
-                        help="training words of each ladder rung (default: 500000 1500000 4000000 and all)")
     args = parser.parse_args(argv)
     settings = bert.LESSON_QUICK if args.quick else bert.LESSON_FULL
     repeats = args.repeats or (3 if args.quick else 10)
     args.budget_steps = args.budget_steps or (settings.max_steps if args.quick else 3600)
-    if args.ladder_words is None:
-        args.ladder_words = ["2000", "4000", "all"] if args.quick else ["500000", "1500000", "4000000", "all"]
     device = torch.device("cpu")
     print(f"device: {config.describe_device(device)} | settings: {'quick' if args.quick else 'full'}")
 
@@ -178,9 +141,6 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"speed: ours {ours_speed:.0f} tokens/s vs best transformers {hf_best:.0f} tokens/s "
           f"(ratio {ours_speed / hf_best:.2f}; goal >= 1)")
 
-    print("\n3. the corpus ladder: the same held-out documents and tokenizer, more training text")
-    rungs = corpus_ladder(settings, data, [None if w == "all" else int(w) for w in args.ladder_words])
-
     result = {
         "benchmark": "bert_pretraining",
         "device": config.describe_device(device),
@@ -190,7 +150,6 @@ def main(argv: list[str] | None = None) -> dict:
         "throughput": rows,
         "speed_ratio_ours_vs_best_transformers": ours_speed / hf_best,
         "quality": quality,
-        "ladder": rungs,
         "goals": {"speed_ratio_at_least_1": ours_speed / hf_best >= 1.0,
                   "loss_30pct_below_unigram": reduction >= 0.30},
     }

@@ -20,7 +20,11 @@ scratch and the best course-BERT recipe, at the settings chosen on the subsample
 2,000, the subsample and all 67k labelled phrases (``--curve``); the all-67k point alone
 takes about 15 minutes on 2 cores.
 
-Writes ``assets/benchmarks/finetune_sst2.json`` (``--out`` to change it).
+The BERT is lesson 06's (``--pretraining lesson``, the default), or appendix A2's head-start
+BERT (``--pretraining head_start``), whose report appendix A1 reads.
+
+Writes ``assets/benchmarks/finetune_sst2.json`` (``finetune_sst2_head_start.json`` for the head
+start; ``--out`` to change it).
 """
 
 from __future__ import annotations
@@ -67,7 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--curve-full-seeds", type=int, default=1,
                    help="seeds for the all-67k point of the curve (the first ones of --seeds; it is the slow one)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--pretraining", choices=("lesson", "head_start"), default="lesson",
+                   help="whose BERT: lesson 06's (BERT's recipe on the offline mix, the default) or appendix A2's "
+                        "head-start BERT (half a million words of Wikipedia), which appendix A1 reads")
+    p.add_argument("--out", type=Path, default=None,
+                   help="default: assets/benchmarks/finetune_sst2.json, or finetune_sst2_head_start.json")
     args = p.parse_args(argv)
     if any(n < 0 or n == 1 for n in args.curve):
         p.error(f"--curve sizes must be 0 (all) or at least 2 labelled phrases, got {args.curve}")
@@ -91,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ds = classify.load_dataset("sst2", max_train=args.max_train or None)
     full_train = classify.load_dataset("sst2").train
     print(ds)
-    folder = bert.course_bert()
+    folder = bert.course_bert(bert.HEAD_START_FULL if args.pretraining == "head_start" else bert.LESSON_FULL)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     max_length = AutoConfig.from_pretrained(folder).max_position_embeddings
     rows: list[dict] = []
@@ -369,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
                                    f"the all-{len(full_train)} point uses {args.curve_full_seeds} seed(s)"},
         "goals": goals,
     }
-    out = args.out or config.assets_dir("benchmarks") / "finetune_sst2.json"
+    suffix = "_head_start" if args.pretraining == "head_start" else ""
+    out = args.out or config.assets_dir("benchmarks") / f"finetune_sst2{suffix}.json"
     config.write_benchmark(report, out)
     print(f"wrote {out}")
     return 0

@@ -152,6 +152,19 @@ def test_unigram_baseline():
     assert bert.unigram_loss(lp, labels) == pytest.approx(-(math.log(3 / 6) + math.log(2 / 6)) / 2)
 
 
+def test_score_held_out_sets_model_beside_unigram(tokenizer, texts):
+    blocks = bert.make_blocks(texts, tokenizer, 32)
+    data_ = bert.PretrainData(tokenizer, blocks, blocks[:8])
+    torch.manual_seed(0)
+    model = bert.BertForMLM(tiny_config(len(tokenizer))).eval()
+    score = bert.score_held_out(model, data_, seed=0)
+    alone = bert.evaluate_mlm(model, blocks[:8], bert.MLMCollator(tokenizer), seed=0)
+    base = bert.unigram_baseline(blocks, blocks[:8], tokenizer, seed=0)
+    assert score["held_out_loss"] == alone["loss"] and score["unigram_loss"] == base["loss"]
+    assert score["loss_reduction_vs_unigram"] == pytest.approx(1 - alone["loss"] / base["loss"])
+    assert score["loss_reduction_vs_unigram"] < 0           # an untrained model is worse than word counts
+
+
 # --------------------------------------------------------------------------- the model against transformers
 
 
