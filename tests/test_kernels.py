@@ -168,6 +168,15 @@ def test_fully_padded_rows_give_zeros_and_zero_gradients():
     assert torch.all(dk[padding] == 0) and torch.all(dv[padding] == 0), "padding keys must get zero gradients"
 
 
+def test_scores_below_any_finite_sentinel_still_count():
+    """Every score about -1.6e30 (-2.3e30 in log2 units): a running max started at a finite
+    -1e30 would win over all of them and give the row zeros. The true answer is the mean of v."""
+    q = torch.ones(1, 1, 4, 16, device=DEVICE)
+    v = torch.randn(1, 1, 4, 16, device=DEVICE)
+    out = kernels.flash_attention(q, -q, v, scale=1e29)
+    torch.testing.assert_close(out, v.mean(dim=2, keepdim=True).expand_as(v))
+
+
 def test_causal_first_row_copies_first_value():
     q, k, v = (torch.randn(1, 1, 20, 16, device=DEVICE) for _ in range(3))
     out = kernels.flash_attention(q, k, v, causal=True)

@@ -10,9 +10,10 @@ The algorithm, for one (batch, head) and one tile of ``BLOCK_M`` queries::
     m = -inf, l = 0, acc = 0                       # running max, running sum, running output
     for each tile of BLOCK_N keys/values:
         s     = (q @ kᵀ) · scale                   # (BLOCK_M, BLOCK_N) scores, masked -> -inf
-        m_new = max(m, rowmax(s))
-        p     = exp(s - m_new)                     # unnormalised probabilities of this tile
-        alpha = exp(m - m_new)                     # how much the old sums shrink
+        m_new = max(m, rowmax(s))                  # -inf while the row has seen no key:
+        m_use = 0 if m_new == -inf else m_new      #   subtract 0 then, never -inf - (-inf) = NaN
+        p     = exp(s - m_use)                     # unnormalised probabilities of this tile
+        alpha = exp(m - m_use)                     # how much the old sums shrink
         l     = l · alpha + rowsum(p)
         acc   = acc · alpha + p @ v
         m     = m_new
@@ -37,10 +38,13 @@ the causal diagonal are never visited. A tile of padding *between* real keys (a 
 mask) is visited, but its K and V loads are masked off, so it reads no K or V; it only costs
 the arithmetic. A branch that skipped it inside the key loop would stop Triton from
 pipelining the loads of every tile (``textft_lib.kernels.compile_report`` shows this).
+Pointer offsets are int64 (``L x stride`` can pass 2**31), and launches run on the
+inputs' GPU.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -87,9 +91,10 @@ def _fwd_tile(acc, m_i, l_i, q, k_ptrs, v_ptrs, offs_m, offs_n, n_ok, d_ok, qk_s
     if CAUSAL:
         visible = visible & (offs_m[:, None] >= offs_n[None, :])
     s = tl.where(visible, s, float("-inf"))
-    m_new = tl.maximum(m_i, tl.max(s, axis=1))           # new running max
-    alpha = tl.exp2(m_i - m_new)                         # rescales what was summed so far
-    p = tl.exp2(s - m_new[:, None])                      # this tile's unnormalised probabilities
+    m_new = tl.maximum(m_i, tl.max(s, axis=1))           # new running max; -inf while a row has seen no key
+    m_use = tl.where(m_new == float("-inf"), 0.0, m_new)  # such a row subtracts 0: no -inf - (-inf) = NaN
+    alpha = tl.exp2(m_i - m_use)                         # rescales what was summed so far
+    p = tl.exp2(s - m_use[:, None])                      # this tile's unnormalised probabilities
     l_i = l_i * alpha + tl.sum(p, axis=1)
     acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
     return acc, m_new, l_i
@@ -110,14 +115,15 @@ def _attn_fwd(Q, K, V, O, LSE, KMASK, KV_LO, KV_HI, qk_scale,
     b = (pid_bh // H).to(tl.int64)                       # int64: offsets of big tensors
     h = (pid_bh % H).to(tl.int64)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)     # query rows of this program
+    offs_m64 = offs_m.to(tl.int64)   # int64: L x stride can pass 2**31
     offs_d = tl.arange(0, BLOCK_D)                       # head dim, padded to a power of 2
     m_ok = offs_m < LQ
     d_ok = offs_d < HEAD_DIM
 
-    q_ptrs = Q + b * stride_qb + h * stride_qh + offs_m[:, None] * stride_qm + offs_d[None, :] * stride_qd
+    q_ptrs = Q + b * stride_qb + h * stride_qh + offs_m64[:, None] * stride_qm + offs_d[None, :] * stride_qd
     q = tl.load(q_ptrs, mask=m_ok[:, None] & d_ok[None, :], other=0.0)         # (BLOCK_M, BLOCK_D)
 
-    m_i = tl.full([BLOCK_M], -1.0e30, dtype=tl.float32)  # finite: a row with no key stays NaN-free
+    m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)   # no finite sentinel: any score can be the max
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
     acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)
 
@@ -136,9 +142,10 @@ def _attn_fwd(Q, K, V, O, LSE, KMASK, KV_LO, KV_HI, qk_scale,
     v_base = V + b * stride_vb + h * stride_vh + offs_d[None, :] * stride_vd
     for start_n in range(lo, hi, BLOCK_N):
         offs_n = start_n + offs_n0
+        offs_n64 = offs_n.to(tl.int64)   # int64: L x stride can pass 2**31
         n_ok = offs_n < LK
-        k_ptrs = k_base + offs_n[:, None] * stride_kn
-        v_ptrs = v_base + offs_n[:, None] * stride_vn
+        k_ptrs = k_base + offs_n64[:, None] * stride_kn
+        v_ptrs = v_base + offs_n64[:, None] * stride_vn
         if HAS_MASK:                                     # padding keys: loads masked off, scores -inf
             real = tl.load(KMASK + b * stride_mb + offs_n, mask=n_ok, other=0)
             n_ok = n_ok & (real != 0)
@@ -148,8 +155,8 @@ def _attn_fwd(Q, K, V, O, LSE, KMASK, KV_LO, KV_HI, qk_scale,
     empty = l_i == 0.0                                   # rows that saw no real key
     l_safe = tl.where(empty, 1.0, l_i)
     out = acc / l_safe[:, None]                          # acc is 0 on empty rows: output 0
-    lse = tl.where(empty, float("inf"), (m_i + tl.log2(l_safe)) / 1.4426950408889634)
-    o_ptrs = O + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_om + offs_d[None, :] * stride_od
+    lse = tl.where(empty, float("inf"), (tl.where(empty, 0.0, m_i) + tl.log2(l_safe)) / 1.4426950408889634)
+    o_ptrs = O + b * stride_ob + h * stride_oh + offs_m64[:, None] * stride_om + offs_d[None, :] * stride_od
     tl.store(o_ptrs, out.to(O.dtype.element_ty), mask=m_ok[:, None] & d_ok[None, :])
     tl.store(LSE + pid_bh.to(tl.int64) * LQ + offs_m, lse, mask=m_ok)
 
@@ -169,11 +176,12 @@ def _attn_bwd_delta(O, DO, DELTA,
     b = (pid_bh // H).to(tl.int64)
     h = (pid_bh % H).to(tl.int64)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_m64 = offs_m.to(tl.int64)   # int64: L x stride can pass 2**31
     offs_d = tl.arange(0, BLOCK_D)
     ok = (offs_m[:, None] < LQ) & (offs_d[None, :] < HEAD_DIM)
-    o = tl.load(O + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_om + offs_d[None, :] * stride_od,
+    o = tl.load(O + b * stride_ob + h * stride_oh + offs_m64[:, None] * stride_om + offs_d[None, :] * stride_od,
                 mask=ok, other=0.0).to(tl.float32)
-    do = tl.load(DO + b * stride_dob + h * stride_doh + offs_m[:, None] * stride_dom + offs_d[None, :] * stride_dod,
+    do = tl.load(DO + b * stride_dob + h * stride_doh + offs_m64[:, None] * stride_dom + offs_d[None, :] * stride_dod,
                  mask=ok, other=0.0).to(tl.float32)
     tl.store(DELTA + pid_bh.to(tl.int64) * LQ + offs_m, tl.sum(o * do, axis=1), mask=offs_m < LQ)
 
@@ -218,6 +226,7 @@ def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV, KMASK, sm_scale, qk_scale,
     b = (pid_bh // H).to(tl.int64)
     h = (pid_bh % H).to(tl.int64)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_n64 = offs_n.to(tl.int64)   # int64: L x stride can pass 2**31
     offs_d = tl.arange(0, BLOCK_D)
     n_ok = offs_n < LK
     d_ok = offs_d < HEAD_DIM
@@ -227,9 +236,9 @@ def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV, KMASK, sm_scale, qk_scale,
 
     dk = tl.zeros([BLOCK_N, BLOCK_D], dtype=tl.float32)
     dv = tl.zeros([BLOCK_N, BLOCK_D], dtype=tl.float32)
-    k = tl.load(K + b * stride_kb + h * stride_kh + offs_n[:, None] * stride_kn + offs_d[None, :] * stride_kd,
+    k = tl.load(K + b * stride_kb + h * stride_kh + offs_n64[:, None] * stride_kn + offs_d[None, :] * stride_kd,
                 mask=n_ok[:, None] & d_ok[None, :], other=0.0)
-    v = tl.load(V + b * stride_vb + h * stride_vh + offs_n[:, None] * stride_vn + offs_d[None, :] * stride_vd,
+    v = tl.load(V + b * stride_vb + h * stride_vh + offs_n64[:, None] * stride_vn + offs_d[None, :] * stride_vd,
                 mask=n_ok[:, None] & d_ok[None, :], other=0.0)
 
     lo = 0
@@ -244,16 +253,17 @@ def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV, KMASK, sm_scale, qk_scale,
         hi = tl.where(tl.max(n_ok.to(tl.int32), axis=0) > 0, LQ, lo)
     for start_m in range(lo, hi, BLOCK_M):
         offs_m = start_m + offs_m0
-        dk, dv = _dkdv_tile(dk, dv, k, v, q_base + offs_m[:, None] * stride_qm,
-                            do_base + offs_m[:, None] * stride_dom, LSE + row + offs_m,
+        offs_m64 = offs_m.to(tl.int64)   # int64: L x stride can pass 2**31
+        dk, dv = _dkdv_tile(dk, dv, k, v, q_base + offs_m64[:, None] * stride_qm,
+                            do_base + offs_m64[:, None] * stride_dom, LSE + row + offs_m,
                             DELTA + row + offs_m, offs_m, offs_n, n_ok, d_ok, LQ, qk_scale,
                             CAUSAL, PRECISION)
 
     dk = dk * sm_scale
     out_ok = (offs_n[:, None] < LK) & d_ok[None, :]
-    tl.store(DK + b * stride_dkb + h * stride_dkh + offs_n[:, None] * stride_dkn + offs_d[None, :] * stride_dkd,
+    tl.store(DK + b * stride_dkb + h * stride_dkh + offs_n64[:, None] * stride_dkn + offs_d[None, :] * stride_dkd,
              dk.to(DK.dtype.element_ty), mask=out_ok)
-    tl.store(DV + b * stride_dvb + h * stride_dvh + offs_n[:, None] * stride_dvn + offs_d[None, :] * stride_dvd,
+    tl.store(DV + b * stride_dvb + h * stride_dvh + offs_n64[:, None] * stride_dvn + offs_d[None, :] * stride_dvd,
              dv.to(DV.dtype.element_ty), mask=out_ok)
 
 
@@ -291,13 +301,14 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, KMASK, KV_LO, KV_HI, sm_scale, qk_
     b = (pid_bh // H).to(tl.int64)
     h = (pid_bh % H).to(tl.int64)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_m64 = offs_m.to(tl.int64)   # int64: L x stride can pass 2**31
     offs_d = tl.arange(0, BLOCK_D)
     m_ok = offs_m < LQ
     d_ok = offs_d < HEAD_DIM
     row = pid_bh.to(tl.int64) * LQ
-    q = tl.load(Q + b * stride_qb + h * stride_qh + offs_m[:, None] * stride_qm + offs_d[None, :] * stride_qd,
+    q = tl.load(Q + b * stride_qb + h * stride_qh + offs_m64[:, None] * stride_qm + offs_d[None, :] * stride_qd,
                 mask=m_ok[:, None] & d_ok[None, :], other=0.0)
-    do = tl.load(DO + b * stride_dob + h * stride_doh + offs_m[:, None] * stride_dom + offs_d[None, :] * stride_dod,
+    do = tl.load(DO + b * stride_dob + h * stride_doh + offs_m64[:, None] * stride_dom + offs_d[None, :] * stride_dod,
                  mask=m_ok[:, None] & d_ok[None, :], other=0.0)
     lse = tl.load(LSE + row + offs_m, mask=m_ok, other=float("inf"))
     delta = tl.load(DELTA + row + offs_m, mask=m_ok, other=0.0)
@@ -317,9 +328,10 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, KMASK, KV_LO, KV_HI, sm_scale, qk_
     v_base = V + b * stride_vb + h * stride_vh + offs_d[None, :] * stride_vd
     for start_n in range(lo, hi, BLOCK_N):
         offs_n = start_n + offs_n0
+        offs_n64 = offs_n.to(tl.int64)   # int64: L x stride can pass 2**31
         n_ok = offs_n < LK
-        k_ptrs = k_base + offs_n[:, None] * stride_kn
-        v_ptrs = v_base + offs_n[:, None] * stride_vn
+        k_ptrs = k_base + offs_n64[:, None] * stride_kn
+        v_ptrs = v_base + offs_n64[:, None] * stride_vn
         if HAS_MASK:
             real = tl.load(KMASK + b * stride_mb + offs_n, mask=n_ok, other=0)
             n_ok = n_ok & (real != 0)
@@ -327,7 +339,7 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, KMASK, KV_LO, KV_HI, sm_scale, qk_
                       CAUSAL, PRECISION)
 
     dq = dq * sm_scale
-    tl.store(DQ + b * stride_dqb + h * stride_dqh + offs_m[:, None] * stride_dqm + offs_d[None, :] * stride_dqd,
+    tl.store(DQ + b * stride_dqb + h * stride_dqh + offs_m64[:, None] * stride_dqm + offs_d[None, :] * stride_dqd,
              dq.to(DQ.dtype.element_ty), mask=m_ok[:, None] & d_ok[None, :])
 
 
@@ -395,6 +407,12 @@ def output_buffer(shape: tuple[int, ...], like: torch.Tensor, dtype: torch.dtype
     return torch.empty(shape, dtype=dtype, device=like.device)
 
 
+def on_device_of(t: torch.Tensor) -> contextlib.AbstractContextManager:
+    """Launch on ``t``'s GPU (Triton launches on the *current* device, which on a machine
+    with several GPUs need not be the one holding the tensors); nothing to do on a CPU."""
+    return torch.cuda.device(t.device) if t.is_cuda else contextlib.nullcontext()
+
+
 def _strides(t: torch.Tensor) -> tuple[int, ...]:
     return tuple(t.stride())
 
@@ -452,12 +470,13 @@ def forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kmask: torch.Tens
     lse = output_buffer((b, h, lq), q, torch.float32)
     dummy = lse  # stands in for absent mask pointers; never read when HAS_MASK is False
     grid = lambda meta: (triton.cdiv(lq, meta["BLOCK_M"]), b * h)  # noqa: E731
-    _fwd[grid](q, k, v, out, lse,
-               kmask if kmask is not None else dummy, kv_lo if kv_lo is not None else dummy,
-               kv_hi if kv_hi is not None else dummy, scale * LOG2E,
-               *_strides(q), *_strides(k), *_strides(v), *_strides(out),
-               kmask.stride(0) if kmask is not None else 0, h, lq, lk, d,
-               triton.next_power_of_2(max(lq, lk)), CAUSAL=causal, **_common(q, kmask), **_launch_options())
+    with on_device_of(q):
+        _fwd[grid](q, k, v, out, lse,
+                   kmask if kmask is not None else dummy, kv_lo if kv_lo is not None else dummy,
+                   kv_hi if kv_hi is not None else dummy, scale * LOG2E,
+                   *_strides(q), *_strides(k), *_strides(v), *_strides(out),
+                   kmask.stride(0) if kmask is not None else 0, h, lq, lk, d,
+                   triton.next_power_of_2(max(lq, lk)), CAUSAL=causal, **_common(q, kmask), **_launch_options())
     return out, lse
 
 
@@ -466,6 +485,11 @@ def backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
              kv_hi: torch.Tensor | None, causal: bool, scale: float
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run the three backward kernels: Δ, then dK/dV per key tile, then dQ per query tile."""
+    with on_device_of(q):
+        return _backward(do, q, k, v, out, lse, kmask, kv_lo, kv_hi, causal, scale)
+
+
+def _backward(do, q, k, v, out, lse, kmask, kv_lo, kv_hi, causal, scale):
     b, h, lq, d = q.shape
     lk = k.shape[2]
     common = _common(q, kmask)
