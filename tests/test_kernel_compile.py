@@ -29,8 +29,18 @@ def test_kernels_compile_for_gpu(arch, dtype, case):
         assert r["stack"] == 0, f"{r['kernel']} spills registers to the stack: {r}"
         if r["kernel"] != "delta" and dtype != "fp32":   # exact fp32 products run on the CUDA cores
             assert r["tensor_core_ops"] > 0, f"{r['kernel']} does not use the tensor cores: {r}"
+            # sm_80 has mma.sync only; on sm_90 Triton emits Hopper's wgmma instead
+            assert (r["mma_sync"] > 0, r["wgmma"] > 0) == ((True, False) if arch == 80 else (False, True)), r
+            assert len(r["wgmma_waits"]) >= (arch == 90), r
         if r["kernel"] != "delta":
             assert r["async_copies"] > 0, f"{r['kernel']}'s loop is not pipelined (no cp.async): {r}"
+
+
+def test_ptx_counts_tell_the_instructions_apart():
+    ptx = ("mma.sync.aligned.m16n8k16 a; cp.async.cg.shared.global b; cp.async.bulk.tensor.2d c;\n"
+           "wgmma.mma_async.sync.aligned d; wgmma.wait_group.sync.aligned 1; wgmma.wait_group.sync.aligned 0;")
+    assert cr.ptx_counts(ptx) == {"async_copies": 1, "tma_copies": 1, "mma_sync": 1, "wgmma": 1,
+                                  "wgmma_waits": [1, 0], "tensor_core_ops": 2}
 
 
 def test_bad_input_is_refused():

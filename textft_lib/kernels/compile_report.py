@@ -13,7 +13,13 @@ A100 (sm_80) or an H100 (sm_90) and read off what a GPU would get:
   that did not fit are *spilled* to slow local memory (0 is what we want);
 - ``async_copies``: ``cp.async`` instructions in the PTX, the sign that Triton *pipelined*
   the loop (the loads of the next tiles are issued while this tile computes);
-- ``tensor_core_ops``: ``mma.sync`` (sm_80) or ``wgmma`` (sm_90) instructions.
+- ``mma_sync`` and ``wgmma``: the tensor-core instructions, counted apart: ``mma.sync``
+  (sm_80, one warp, synchronous) and ``wgmma.mma_async`` (sm_90, a warp group of four warps,
+  asynchronous); ``tensor_core_ops`` is their sum;
+- ``wgmma_waits``: the argument of each ``wgmma.wait_group N`` (how many multiplies may still
+  be in flight; all 0 means each one is waited for at once, with no overlap);
+- ``tma_copies``: ``cp.async.bulk.tensor`` instructions, the Hopper Tensor Memory
+  Accelerator's bulk loads (0: the loads are the older per-thread ``cp.async``).
 
 The arguments are the ones the library would really pass: :func:`launches` runs the host code
 of ``flash_kernels`` (``forward`` and ``backward``) on CPU tensors with a recorder in place of
@@ -186,19 +192,32 @@ def compile_launch(launch: Launch, arch: int, config: Any = None) -> dict[str, A
     """Compile one launch for sm_``arch`` with one tile ``config``; return what the compiler made.
 
     Keys: ``shared`` (bytes), ``fits`` (shared <= the GPU's limit), ``registers``, ``stack``
-    (bytes per thread; > 0 means spills), ``async_copies``, ``tensor_core_ops``, ``seconds``.
+    (bytes per thread; > 0 means spills), the counts of :func:`ptx_counts`, ``seconds``.
     """
     if arch not in SHARED_LIMIT:
         raise ValueError(f"arch must be one of {sorted(SHARED_LIMIT)} (sm_80 = A100, sm_90 = H100), got {arch}")
     start = time.perf_counter()
     compiled = _compile(launch, arch, config)
     seconds = time.perf_counter() - start
-    ptx = compiled.asm["ptx"]
-    shared = int(compiled.metadata.shared)
-    return {"shared": shared, "fits": shared <= SHARED_LIMIT[arch][1], **resource_usage(compiled.asm["cubin"]),
-            "async_copies": len(re.findall(r"\bcp\.async\.c[ag]\b", ptx)),
-            "tensor_core_ops": len(re.findall(r"\b(?:mma\.sync|wgmma\.mma_async)\b", ptx)),
+    return {**ptx_counts(compiled.asm["ptx"]), **resource_usage(compiled.asm["cubin"]),
+            "shared": int(compiled.metadata.shared), "fits": int(compiled.metadata.shared) <= SHARED_LIMIT[arch][1],
             "seconds": round(seconds, 2)}
+
+
+def ptx_counts(ptx: str) -> dict[str, Any]:
+    """What the PTX of one kernel does with memory and tensor cores (see the module docstring).
+
+    Example::
+
+        ptx_counts("wgmma.mma_async.sync.aligned ...; wgmma.wait_group.sync.aligned 0;")
+        # {'async_copies': 0, 'tma_copies': 0, 'mma_sync': 0, 'wgmma': 1, 'wgmma_waits': [0], 'tensor_core_ops': 1}
+    """
+    mma, wgmma = len(re.findall(r"\bmma\.sync\b", ptx)), len(re.findall(r"\bwgmma\.mma_async\b", ptx))
+    return {"async_copies": len(re.findall(r"\bcp\.async\.c[ag]\b", ptx)),
+            "tma_copies": len(re.findall(r"\bcp\.async\.bulk\.tensor\b", ptx)),
+            "mma_sync": mma, "wgmma": wgmma,
+            "wgmma_waits": [int(n) for n in re.findall(r"\bwgmma\.wait_group\.sync\.aligned\s+(\d+)", ptx)],
+            "tensor_core_ops": mma + wgmma}
 
 
 def config_name(config: Any) -> str:
