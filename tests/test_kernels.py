@@ -269,3 +269,35 @@ def test_known_bad_versions_are_named(monkeypatch):
     assert "Triton 3.4 or newer" in kernels.version_problem(interpreted=False)
     versions["triton"] = (3, 9, 0)
     assert kernels.version_problem(interpreted=True) is None
+
+
+@pytest.mark.skipif(DEVICE.type != "cuda" or kernels.kernel_module().INTERPRETED,
+                    reason="bf16 runs on a GPU only (the CPU interpreter computes bf16 wrongly), and so "
+                           "does SDPA's FlashAttention backend")
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize("shape", [(2, 3, 200, 64), (1, 2, 130, 128)], ids=lambda s: "x".join(map(str, s)))
+def test_bf16_matches_sdpa_flash(shape, causal):
+    """bf16 forward and gradients against SDPA's FlashAttention backend: close to it element
+    by element, and no further from the fp64 reference than about twice its own error."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    b, h, n, d = shape
+    g = torch.Generator().manual_seed(7 + n + causal)
+    q, k, v, do = (torch.randn(b, h, n, d, generator=g).to(DEVICE, torch.bfloat16) for _ in range(4))
+
+    def out_and_grads(fn, dtype):
+        leaves = [t.detach().to(dtype).requires_grad_() for t in (q, k, v)]
+        out = fn(*leaves)
+        return [out, *torch.autograd.grad(out, leaves, do.to(dtype))]
+
+    ours = out_and_grads(lambda q, k, v: kernels.flash_attention(q, k, v, causal=causal), torch.bfloat16)
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+        flash = out_and_grads(lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, is_causal=causal), torch.bfloat16)
+    exact = out_and_grads(lambda q, k, v: reference(q, k, v, causal=causal), torch.float64)
+    for name, a, f, r in zip(("out", "dq", "dk", "dv"), ours, flash, exact):
+        assert a.dtype == torch.bfloat16 and not torch.isnan(a).any(), f"{name}: {a.dtype}, or NaN"
+        torch.testing.assert_close(a.float(), f.float(), **TOL[torch.bfloat16], msg=lambda m: f"{name}: {m}")
+        ours_err, flash_err = ((x.double() - r).norm().item() / r.norm().item() for x in (a, f))
+        assert ours_err <= 2 * flash_err + 2e-3, \
+            f"{name}: relative error {ours_err:.2e} against fp64, SDPA flash's is {flash_err:.2e}"

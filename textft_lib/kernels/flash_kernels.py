@@ -40,12 +40,23 @@ the arithmetic. A branch that skipped it inside the key loop would stop Triton f
 pipelining the loads of every tile (``textft_lib.kernels.compile_report`` shows this).
 Pointer offsets are int64 (``L x stride`` can pass 2**31), and launches run on the
 inputs' GPU.
+
+Tile configurations: on a GPU each kernel is autotuned over its list of configurations below
+(one compile per configuration and case, minutes in all on a fresh machine). The environment
+variable ``TEXTFT_KERNEL_CONFIG``, read when this module is imported, chooses:
+
+- unset, ``""`` or ``"autotune"``: autotuning (the default);
+- ``"fixed"``: no autotuning: each kernel uses the first configuration its autotuner would
+  try for the launch's precision (for GPU test runs: one compile per case). Example::
+
+      TEXTFT_KERNEL_CONFIG=fixed pytest -q tests/test_kernels.py
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 
 import torch
 import triton
@@ -377,8 +388,25 @@ def tried_configs(configs: list[triton.Config], precision: str) -> list[triton.C
     return small or configs[-1:]
 
 
+KERNEL_CONFIG_MODES = ("autotune", "fixed")
+
+
+def kernel_config_mode(value: str | None) -> str:
+    """``TEXTFT_KERNEL_CONFIG``'s value -> ``"autotune"`` (unset or empty) or ``"fixed"``."""
+    mode = (value or "").strip().lower() or "autotune"
+    if mode not in KERNEL_CONFIG_MODES:
+        raise ValueError(f"TEXTFT_KERNEL_CONFIG={value!r}: use 'autotune' (the default) or 'fixed' "
+                         "(one tile configuration per kernel, no autotuning)")
+    return mode
+
+
+#: "autotune" or "fixed", from ``TEXTFT_KERNEL_CONFIG`` (fixed at import; see the module docstring).
+KERNEL_CONFIG: str = kernel_config_mode(os.environ.get("TEXTFT_KERNEL_CONFIG"))
+
+
 def _prune(configs: list[triton.Config], named_args: dict, **kwargs) -> list[triton.Config]:
-    return tried_configs(configs, kwargs["PRECISION"])
+    tried = tried_configs(configs, kwargs["PRECISION"])
+    return tried[:1] if KERNEL_CONFIG == "fixed" else tried
 
 
 if INTERPRETED:
