@@ -43,6 +43,8 @@ SETTINGS: dict[str, str] = {
     "TEXTFT_DEVICE": "force a device: cpu, cuda, cuda:N or mps (default: CUDA, then Apple MPS, then CPU)",
     "TEXTFT_CACHE_DIR": "where downloads and trained checkpoints go (default: ~/.cache/textft)",
     "TEXTFT_DATA_DIR": "a folder of local dataset copies in their standard layout (sst2/, ag_news/, glove/)",
+    "TEXTFT_KERNEL_CONFIG": "GPU only: 'fixed' = one tile configuration per Triton kernel, no autotuning "
+                            "(scripts/gpu_check.sh); default 'autotune'",
     "TEXTFT_TORCH_INDEX": "set-up only: the pip index URL to install torch from, or 'default' for pip's own choice "
                           "(default: PyTorch's CPU build on a machine without an NVIDIA GPU)",
 }
