@@ -6,7 +6,8 @@ at two budgets:
 
 * **equal steps**: lesson 06's 3,000 steps on every rung (a small rung is seen many times);
 * **equal epochs**: the number of passes lesson 06 makes over the whole mix (0.87), so a
-  small rung gets proportionally fewer steps.
+  small rung gets proportionally fewer steps;
+* **more steps** (``--more-steps``): the whole mix for longer, more compute on the same text.
 
 The whole mix at equal steps is lesson 06's own model (``bert.course_bert()``, trained and
 cached there, or here if the cache lacks it). Each model is then fine-tuned as lesson 07 does
@@ -30,6 +31,7 @@ import json
 import sys
 import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -46,7 +48,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--lr", type=float, default=1e-3, help="encoder learning rate (the head gets ten times it)")
     p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--more-steps", type=int, nargs="*", default=[],
+                   help="also train the whole mix for these many steps (more compute, the same text)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--out", type=Path, default=None, help="default: assets/benchmarks/corpus_ladder.json")
     args = p.parse_args(argv)
     if args.words is None:
         args.words = ["2000", "4000", "all"] if args.quick else ["500000", "1500000", "4000000", "all"]
@@ -133,8 +138,10 @@ def main(argv: list[str] | None = None) -> dict:
         chosen, total = corpus.word_budget(train_texts, words, seed=settings.seed)
         blocks = bert.make_blocks([train_texts[i] for i in chosen], data.tokenizer, settings.block_size)
         rung = bert.PretrainData(data.tokenizer, blocks, data.held_out_blocks)
-        for budget, steps in (("equal steps", settings.max_steps),
-                              ("equal epochs", max(1, round(epochs * len(blocks) / settings.batch_size)))):
+        budgets = [("equal steps", settings.max_steps),
+                   ("equal epochs", max(1, round(epochs * len(blocks) / settings.batch_size)))]
+        budgets += [("more steps", n) for n in args.more_steps if words is None]
+        for budget, steps in budgets:
             if words is None and budget == "equal epochs":
                 rows.append({**rows[-1], "budget": budget})          # the whole corpus: the same run
                 continue
@@ -155,7 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
               "torch_threads": torch.get_num_threads(), "mode": "quick" if args.quick else "full",
               "settings": settings.as_dict(), "ladder": rows, "downstream": downstream}
     folder = config.cache_dir("benchmarks") if args.quick else config.assets_dir("benchmarks")
-    path = folder / "corpus_ladder.json"
+    path = args.out or folder / "corpus_ladder.json"
     config.write_benchmark(result, path)
     print(f"wrote {path}")
     return result
