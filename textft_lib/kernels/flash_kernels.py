@@ -166,7 +166,7 @@ def _attn_fwd(Q, K, V, O, LSE, KMASK, KV_LO, KV_HI, qk_scale,
     empty = l_i == 0.0                                   # rows that saw no real key
     l_safe = tl.where(empty, 1.0, l_i)
     out = acc / l_safe[:, None]                          # acc is 0 on empty rows: output 0
-    lse = tl.where(empty, float("inf"), (tl.where(empty, 0.0, m_i) + tl.log2(l_safe)) / 1.4426950408889634)
+    lse = tl.where(empty, float("inf"), (m_i + tl.log2(l_safe)) / 1.4426950408889634)
     o_ptrs = O + b * stride_ob + h * stride_oh + offs_m64[:, None] * stride_om + offs_d[None, :] * stride_od
     tl.store(o_ptrs, out.to(O.dtype.element_ty), mask=m_ok[:, None] & d_ok[None, :])
     tl.store(LSE + pid_bh.to(tl.int64) * LQ + offs_m, lse, mask=m_ok)
@@ -513,32 +513,28 @@ def backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
              kv_hi: torch.Tensor | None, causal: bool, scale: float
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run the three backward kernels: Δ, then dK/dV per key tile, then dQ per query tile."""
-    with on_device_of(q):
-        return _backward(do, q, k, v, out, lse, kmask, kv_lo, kv_hi, causal, scale)
-
-
-def _backward(do, q, k, v, out, lse, kmask, kv_lo, kv_hi, causal, scale):
     b, h, lq, d = q.shape
     lk = k.shape[2]
     common = _common(q, kmask)
     delta = output_buffer((b, h, lq), q, torch.float32)
     block_d = common["BLOCK_D"]
-    _attn_bwd_delta[(triton.cdiv(lq, 64), b * h)](out, do, delta, *_strides(out), *_strides(do),
-                                                  h, lq, d, BLOCK_M=64, BLOCK_D=block_d)
     dq, dk, dv = output_buffer(q.shape, q), output_buffer(k.shape, k), output_buffer(v.shape, v)
     dummy = delta
     mask_stride = kmask.stride(0) if kmask is not None else 0
     bucket = triton.next_power_of_2(max(lq, lk))
     grid_n = lambda meta: (triton.cdiv(lk, meta["BLOCK_N"]), b * h)  # noqa: E731
-    _dkdv[grid_n](q, k, v, do, lse, delta, dk, dv, kmask if kmask is not None else dummy, scale, scale * LOG2E,
-                  *_strides(q), *_strides(k), *_strides(v), *_strides(do), *_strides(dk), *_strides(dv),
-                  mask_stride, h, lq, lk, d, bucket, CAUSAL=causal, **common, **_launch_options())
     grid_m = lambda meta: (triton.cdiv(lq, meta["BLOCK_M"]), b * h)  # noqa: E731
-    _dq[grid_m](q, k, v, do, lse, delta, dq, kmask if kmask is not None else dummy,
-                kv_lo if kv_lo is not None else dummy, kv_hi if kv_hi is not None else dummy,
-                scale, scale * LOG2E,
-                *_strides(q), *_strides(k), *_strides(v), *_strides(do), *_strides(dq),
-                mask_stride, h, lq, lk, d, bucket, CAUSAL=causal, **common, **_launch_options())
+    with on_device_of(q):
+        _attn_bwd_delta[(triton.cdiv(lq, 64), b * h)](out, do, delta, *_strides(out), *_strides(do),
+                                                      h, lq, d, BLOCK_M=64, BLOCK_D=block_d)
+        _dkdv[grid_n](q, k, v, do, lse, delta, dk, dv, kmask if kmask is not None else dummy, scale, scale * LOG2E,
+                      *_strides(q), *_strides(k), *_strides(v), *_strides(do), *_strides(dk), *_strides(dv),
+                      mask_stride, h, lq, lk, d, bucket, CAUSAL=causal, **common, **_launch_options())
+        _dq[grid_m](q, k, v, do, lse, delta, dq, kmask if kmask is not None else dummy,
+                    kv_lo if kv_lo is not None else dummy, kv_hi if kv_hi is not None else dummy,
+                    scale, scale * LOG2E,
+                    *_strides(q), *_strides(k), *_strides(v), *_strides(do), *_strides(dq),
+                    mask_stride, h, lq, lk, d, bucket, CAUSAL=causal, **common, **_launch_options())
     return dq, dk, dv
 
 
