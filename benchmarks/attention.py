@@ -62,7 +62,6 @@ import gc
 import importlib.metadata
 import json
 import math
-import os
 import platform
 import re
 import statistics
@@ -178,7 +177,6 @@ class Report:
         self.data["elapsed_s"] = round(time.perf_counter() - self.started, 2)
         payload = json.dumps(self.data, indent=2, default=str) + "\n"
         data.atomic_write_bytes(self.path, payload.encode("utf-8"))
-        os.chmod(self.path, 0o644)  # the temporary file it was renamed from is private
 
 
 class Runner:

@@ -197,6 +197,9 @@ def test_download_respects_offline(monkeypatch, tmp_path):
 def test_atomic_write(tmp_path):
     path = data.atomic_write_bytes(tmp_path / "a" / "b.bin", b"abc")
     assert path.read_bytes() == b"abc" and os.listdir(path.parent) == ["b.bin"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask           # the mode open() would give, not private
 
 
 def test_online_without_the_datasets_package_says_so(monkeypatch):

@@ -216,7 +216,10 @@ def atomic_write(dest: Path, write: Callable[[Path], None]) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)           # mkstemp's file is private: give it plain open()'s mode
         write(Path(tmp))
         os.replace(tmp, dest)
     except BaseException:
