@@ -75,20 +75,24 @@ def pretrain_rung(settings: bert.PretrainConfig, data: bert.PretrainData, steps:
     return model, history.seconds
 
 
-def finetune_sst2(model: bert.BertForMLM | None, tokenizer, ds, args) -> dict:
-    """Lesson 07's full fine-tuning of ``model`` (``None``: the same architecture from random
-    weights) on ``ds``, once per seed: dev and test accuracy of each."""
-    from transformers import AutoConfig, BertForSequenceClassification
+def finetune_sst2(model: bert.BertForMLM | None, settings: bert.PretrainConfig, tokenizer, ds, args) -> dict:
+    """Lesson 07's full fine-tuning of ``model`` (``None``: the same architecture, ``settings``'
+    sizes, from random weights) on ``ds``, once per seed: dev and test accuracy of each."""
+    from transformers import BertForSequenceClassification
 
-    reference = model or bert.BertForMLM(bert.LESSON_FULL.model_config(len(tokenizer)))
+    extra = dict(num_labels=2, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
     runs = {"dev": [], "test": [], "seconds": []}
     with tempfile.TemporaryDirectory() as tmp:
-        bert.save_pretrained(reference, tokenizer, tmp)
+        if model is not None:
+            bert.save_pretrained(model, tokenizer, tmp)
         for seed in args.seeds:
             torch.manual_seed(seed)
-            extra = dict(num_labels=2, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
-            clf_model = (BertForSequenceClassification.from_pretrained(tmp, **extra) if model is not None else
-                         BertForSequenceClassification(AutoConfig.from_pretrained(tmp, **extra)))
+            if model is not None:
+                clf_model = BertForSequenceClassification.from_pretrained(tmp, **extra)
+            else:
+                hf_config = settings.model_config(len(tokenizer)).to_hf()
+                hf_config.update(extra)
+                clf_model = BertForSequenceClassification(hf_config)
             max_length = clf_model.config.max_position_embeddings
             history = classify.finetune(clf_model, tokenizer, ds.train, ds.validation, lr_body=args.lr,
                                         lr_head=10 * args.lr, epochs=args.epochs, batch_size=32, patience=2,
@@ -124,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
     downstream = None
     if ds is not None:
         m = classify.fit_tfidf_logreg(ds.train.texts, ds.train.labels, ds.validation.texts, ds.validation.labels)
-        random_init = finetune_sst2(None, data.tokenizer, ds, args)
+        random_init = finetune_sst2(None, settings, data.tokenizer, ds, args)
         downstream = {"labels": len(ds.train), "dev_size": len(ds.validation), "test_size": len(ds.test),
                       "source": ds.source, "lr_encoder": args.lr, "lr_head": 10 * args.lr, "epochs": args.epochs,
                       "seeds": args.seeds, "pooling": "[CLS] (BertForSequenceClassification)",
@@ -152,7 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
             line = (f"  {total:>10,} words  {budget:<12} {steps:>5} steps ({row['epochs']:.2f} epochs): held-out "
                     f"{row['held_out_loss']:.3f} nats, {row['loss_reduction_vs_unigram']:.1%} below its unigram")
             if ds is not None:
-                row["sst2"] = finetune_sst2(model, data.tokenizer, ds, args)
+                row["sst2"] = finetune_sst2(model, settings, data.tokenizer, ds, args)
                 row["sst2_lift_over_random"] = row["sst2"]["test_mean"] - downstream["random_init"]["test_mean"]
                 line += f"; SST-2 test {row['sst2']['test_mean']:.4f} ± {row['sst2']['test_std']:.4f}"
             rows.append(row)
