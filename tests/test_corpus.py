@@ -185,3 +185,20 @@ def test_pretrain_config_names_a_known_corpus():
 
     with pytest.raises(ValueError, match="corpus must be one of"):
         bert.PretrainConfig(corpus="bookcorpus")
+
+
+def test_bbc_news_is_a_labelled_dataset_without_repeats(tmp_path, monkeypatch):
+    for topic in ("sport", "tech"):
+        for n in range(10):
+            path = tmp_path / "data" / topic / f"{n:03d}.txt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"{topic} story {n}\n\nThe  {topic} text number {n}.")
+    (tmp_path / "data" / "tech" / "010.txt").write_text("Tech story 0\n\nthe tech text number 0.")   # a repeat
+    monkeypatch.setattr(corpus, "carrier_folder", lambda package, download=None: tmp_path)
+    ds = corpus.bbc_news()
+    assert ds.label_names == ["sport", "tech"] and ds.name == "bbc_news"
+    texts = ds.train.texts + ds.validation.texts + ds.test.texts
+    assert len(texts) == 20 and len(set(texts)) == 20 and "sport story 3 The sport text number 3." in texts
+    assert len(ds.train) > len(ds.validation) > 0 and len(ds.validation) == len(ds.test)
+    tech = ds.label_names.index("tech")
+    assert all((label == tech) == text.startswith("tech") for text, label in zip(ds.train.texts, ds.train.labels))
