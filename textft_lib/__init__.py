@@ -6,6 +6,7 @@ Modules, one job each (import the one you need; nothing heavy loads at package i
 - ``data``: the catalogue of corpora and datasets, offline first
 - ``text``, ``bpe``: preprocessing and byte-level BPE (lesson 01)
 - ``vectors``: co-occurrence counts, GloVe, evaluation (lesson 02)
+- ``word2vec``: skip-gram with negative sampling in PyTorch (lesson 02)
 - ``attention``: the attention formula, masks, multi-head attention (lesson 03)
 - ``kernels``: the fused attention kernel in Triton (lesson 04)
 - ``transformer``, ``train``: the Transformer and the training loop (lesson 05)
