@@ -405,3 +405,26 @@ def test_auto_choice_on_gpus(monkeypatch):
     assert A.resolve_backend("triton", "cuda", torch.float16) == "triton"
     capability["value"] = (7, 5)  # Colab's T4
     assert A.resolve_backend("auto", "cuda", torch.float16) == "sdpa"
+
+
+def test_kernels_do_not_import_attention():
+    """The checks live in a leaf module, so the kernels and attention() import no loop."""
+    import subprocess
+    import sys
+
+    code = ("import sys, textft_lib.kernels.flash_kernels, textft_lib.attention_checks; "
+            "print('textft_lib.attention' in sys.modules)")
+    env = {**__import__("os").environ, "TRITON_INTERPRET": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    if "No module named 'triton'" in done.stderr:
+        pytest.skip("triton is not installed")
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == "False"
+
+
+def test_every_backend_is_one_table_entry():
+    assert A.BACKENDS == ("auto", *A.IMPLEMENTATIONS)
+    q = k = v = torch.randn(1, 2, 5, 8)
+    for name in ("reference", "sdpa"):
+        torch.testing.assert_close(A.IMPLEMENTATIONS[name](q, k, v, None, True, None, 0.0),
+                                   A.attention(q, k, v, causal=True, backend=name))

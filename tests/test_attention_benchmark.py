@@ -236,7 +236,7 @@ def test_kernel_config_switch():
     assert fk.kernel_config_mode("Fixed") == "fixed"
     with pytest.raises(ValueError, match="'autotune'.*'fixed'"):
         fk.kernel_config_mode("fast")
-    for configs in (fk._FWD_CONFIGS, fk._DKDV_CONFIGS, fk._DQ_CONFIGS):
+    for configs in (fk.KERNELS[name].configs for name in ("fwd", "dkdv", "dq")):
         for precision in ("tf32", "ieee"):
             tried = fk.tried_configs(configs, precision)
             with pytest.MonkeyPatch.context() as mp:

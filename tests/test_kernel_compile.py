@@ -69,7 +69,7 @@ def test_fp32_tries_only_small_tiles():
     """fp32 products run on the CUDA cores and big tiles spill: the autotuner tries small ones."""
     from textft_lib.kernels import flash_kernels as fk
 
-    for configs in (fk._FWD_CONFIGS, fk._DKDV_CONFIGS, fk._DQ_CONFIGS):
+    for configs in (fk.KERNELS[name].configs for name in ("fwd", "dkdv", "dq")):
         assert fk.tried_configs(configs, "tf32") == configs
         small = fk.tried_configs(configs, "ieee")
         assert small and all(c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] <= fk.FP32_MAX_TILE for c in small)

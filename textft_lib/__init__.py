@@ -7,7 +7,8 @@ Modules, one job each (import the one you need; nothing heavy loads at package i
 - ``text``, ``bpe``: preprocessing and byte-level BPE (lesson 01)
 - ``vectors``: co-occurrence counts, GloVe, evaluation (lesson 02)
 - ``word2vec``: skip-gram with negative sampling in PyTorch (lesson 02)
-- ``attention``: the attention formula, masks, multi-head attention (lesson 03)
+- ``attention``: the attention formula, masks, multi-head attention (lesson 03);
+  ``attention_checks``: its input checks, shared with the kernels
 - ``kernels``: the fused attention kernel in Triton (lesson 04)
 - ``transformer``, ``train``: the Transformer and the training loop (lesson 05)
 - ``corpus``: the pretraining corpora, from the bundled Wikipedia sample to an offline mix

@@ -43,18 +43,15 @@ from __future__ import annotations
 import importlib
 import math
 import operator
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-#: The names ``attention(..., backend=...)`` accepts.
-BACKENDS = ("auto", "reference", "sdpa", "triton")
+from textft_lib.attention_checks import check_causal, check_dropout, check_inputs, check_key_padding_mask
 
-_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
-_TRITON_MAX_HEAD_DIM = 128  # the kernel's limit, unless textft_lib.kernels states its own MAX_HEAD_DIM
 
 
 class BackendUnavailableError(RuntimeError):
@@ -138,68 +135,21 @@ def combine_masks(key_padding_mask: Tensor | None = None, *, causal: bool = Fals
                 [1, 1, 0],
                 [1, 1, 0]], dtype=torch.int32)
     """
-    if causal and q_len != k_len:
-        raise ValueError(f"causal=True needs equal query and key lengths, got Lq={q_len}, Lk={k_len}")
+    check_causal(causal, q_len, k_len)
+    check_key_padding_mask(key_padding_mask, None, k_len)
+    return _allowed(key_padding_mask, causal, q_len, k_len, device)
+
+
+def _allowed(key_padding_mask: Tensor | None, causal: bool, q_len: int, k_len: int, device: Any) -> Tensor | None:
+    """``combine_masks`` for checked arguments."""
     allowed = None
     if key_padding_mask is not None:
-        if not isinstance(key_padding_mask, Tensor):
-            raise TypeError(f"key_padding_mask must be a bool tensor, got {type(key_padding_mask).__name__}")
-        if key_padding_mask.dtype != torch.bool:
-            raise TypeError(f"key_padding_mask must be bool (True = real token), got {key_padding_mask.dtype}")
-        if key_padding_mask.ndim != 2 or key_padding_mask.shape[1] != k_len:
-            raise ValueError(f"key_padding_mask must have shape (B, Lk={k_len}), got {tuple(key_padding_mask.shape)}")
         allowed = key_padding_mask[:, None, None, :].expand(-1, 1, q_len, k_len)
         device = key_padding_mask.device
     if causal:
         tri = causal_mask(q_len, k_len, device=device)[None, None]
         allowed = tri if allowed is None else allowed & tri
     return allowed
-
-
-# --------------------------------------------------------------------------------------
-# Validation
-# --------------------------------------------------------------------------------------
-
-def check_inputs(q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None,
-                 causal: bool, scale: float | None) -> None:
-    """Raise a clear error for anything ``attention`` cannot compute correctly.
-
-    Every backend relies on these checks; the Triton kernel adds its own limits on top.
-    """
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.ndim != 4:
-            raise ValueError(f"{name} must have shape (batch, heads, length, head_dim), got {tuple(t.shape)}")
-        if t.numel() == 0:
-            raise ValueError(f"{name} has an empty dimension: shape {tuple(t.shape)}")
-        if t.dtype not in _FLOAT_DTYPES:
-            raise TypeError(f"{name} must be a floating-point tensor (fp16, bf16, fp32, fp64), got {t.dtype}")
-    if not (q.dtype == k.dtype == v.dtype):
-        raise TypeError(f"q, k, v must share one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
-    if not (q.device == k.device == v.device):
-        raise ValueError(f"q, k, v must be on one device, got {q.device}, {k.device}, {v.device}")
-    (b, h, _, d), (bk, hk, lk, dk) = q.shape, k.shape
-    if (bk, hk, dk) != (b, h, d):
-        raise ValueError(f"q {tuple(q.shape)} and k {tuple(k.shape)} must agree on batch, heads and head_dim")
-    if v.shape != k.shape:
-        raise ValueError(f"v must have the same shape as k {tuple(k.shape)}, got {tuple(v.shape)}")
-    if key_padding_mask is not None:
-        if not isinstance(key_padding_mask, Tensor):
-            raise TypeError(f"key_padding_mask must be a bool tensor, got {type(key_padding_mask).__name__}")
-        if key_padding_mask.dtype != torch.bool:
-            raise TypeError(f"key_padding_mask must be bool (True = real token), got {key_padding_mask.dtype}")
-        if tuple(key_padding_mask.shape) != (b, lk):
-            raise ValueError(f"key_padding_mask must have shape (B, Lk) = {(b, lk)}, "
-                             f"got {tuple(key_padding_mask.shape)}")
-        if key_padding_mask.device != q.device:
-            raise ValueError(f"key_padding_mask is on {key_padding_mask.device} but q is on {q.device}")
-    if causal and q.shape[2] != lk:
-        raise ValueError(f"causal=True needs equal query and key lengths (top-left aligned), "
-                         f"got Lq={q.shape[2]}, Lk={lk}")
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
-                              or not math.isfinite(scale) or scale <= 0):
-        raise ValueError(f"scale must be a positive finite number or None (= 1/sqrt(head_dim)), got {scale!r}")
 
 
 # --------------------------------------------------------------------------------------
@@ -219,11 +169,14 @@ def attention_weights(q: Tensor, k: Tensor, *, key_padding_mask: Tensor | None =
         w = attention_weights(q, k, causal=True)   # w[..., i, j] == 0 for j > i
     """
     check_inputs(q, k, k, key_padding_mask, causal, scale)
+    return _weights(q, k, key_padding_mask, causal, scale)
+
+
+def _weights(q: Tensor, k: Tensor, key_padding_mask: Tensor | None, causal: bool, scale: float | None) -> Tensor:
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     work = torch.float64 if q.dtype == torch.float64 else torch.float32
     scores = (q.to(work) @ k.to(work).transpose(-2, -1)) * scale          # (B, H, Lq, Lk)
-    allowed = combine_masks(key_padding_mask, causal=causal, q_len=q.shape[2], k_len=k.shape[2],
-                            device=q.device)
+    allowed = _allowed(key_padding_mask, causal, q.shape[2], k.shape[2], q.device)
     if allowed is None:
         return torch.softmax(scores, dim=-1)
     scores = scores.masked_fill(~allowed, float("-inf"))                  # exp(-inf) = 0
@@ -249,8 +202,13 @@ def reference_attention(q: Tensor, k: Tensor, v: Tensor, *, key_padding_mask: Te
         out, w = reference_attention(q, k, v, causal=True, return_weights=True)
     """
     check_inputs(q, k, v, key_padding_mask, causal, scale)
-    _check_dropout(dropout_p)
-    weights = attention_weights(q, k, key_padding_mask=key_padding_mask, causal=causal, scale=scale)
+    check_dropout(dropout_p)
+    return _reference(q, k, v, key_padding_mask, causal, scale, dropout_p, return_weights)
+
+
+def _reference(q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None, causal: bool,
+               scale: float | None, dropout_p: float, return_weights: bool = False) -> Any:
+    weights = _weights(q, k, key_padding_mask, causal, scale)
     probs = F.dropout(weights, p=dropout_p, training=True) if dropout_p > 0 else weights
     out = (probs @ v.to(probs.dtype)).to(q.dtype)                          # (B, H, Lq, D)
     return (out, weights) if return_weights else out
@@ -266,36 +224,43 @@ def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, *, key_padding_mask: Tensor 
     reference in values and gradients on every version.
     """
     check_inputs(q, k, v, key_padding_mask, causal, scale)
-    _check_dropout(dropout_p)
+    check_dropout(dropout_p)
+    return _sdpa(q, k, v, key_padding_mask, causal, scale, dropout_p)
+
+
+def _sdpa(q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None, causal: bool,
+          scale: float | None, dropout_p: float) -> Tensor:
     if key_padding_mask is None:
         # causal alone never empties a row (query i always sees key 0): use the fast path.
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=causal, scale=scale)
-    allowed = combine_masks(key_padding_mask, causal=causal, q_len=q.shape[2], k_len=k.shape[2])
+    allowed = _allowed(key_padding_mask, causal, q.shape[2], k.shape[2], q.device)
     has_key = allowed.any(dim=-1, keepdim=True)                            # (B, 1, Lq, 1)
     safe = allowed | ~has_key                                              # empty rows: allow all
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=safe, dropout_p=dropout_p, scale=scale)
     return out.masked_fill(~has_key, 0.0)
 
 
-def _check_dropout(dropout_p: float) -> None:
-    if not (isinstance(dropout_p, (int, float)) and 0.0 <= dropout_p < 1.0):
-        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p!r}")
-
-
 def _load_kernels() -> Any:
     """Import ``textft_lib.kernels`` (lesson 04) on first use; say clearly why it failed."""
     try:
-        kernels = importlib.import_module("textft_lib.kernels")
+        return importlib.import_module("textft_lib.kernels")
     except ImportError as err:
         raise BackendUnavailableError(
             f"attention backend 'triton' is unavailable: textft_lib.kernels could not be imported ({err})"
         ) from err
-    for name in ("triton_status", "flash_attention"):
-        if not hasattr(kernels, name):
-            raise BackendUnavailableError(
-                f"attention backend 'triton' is unavailable: textft_lib.kernels has no {name}() "
-                "(the lesson-04 kernel is not installed in this checkout)")
-    return kernels
+
+
+def _triton(q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None, causal: bool,
+            scale: float | None, dropout_p: float) -> Tensor:
+    # resolve_backend has checked that the kernel runs here and that dropout_p is 0.
+    return _load_kernels().kernel_module().attend(q, k, v, key_padding_mask, causal, scale)
+
+
+#: Every backend by name: a function ``(q, k, v, key_padding_mask, causal, scale, dropout_p)``
+#: for inputs ``check_inputs`` has passed. A new backend is one entry here (and, if it cannot
+#: run everywhere, a condition in ``resolve_backend``).
+IMPLEMENTATIONS: dict[str, Callable[..., Tensor]] = {"reference": _reference, "sdpa": _sdpa, "triton": _triton}
+BACKENDS = ("auto", *IMPLEMENTATIONS)
 
 
 def triton_status(device: Any) -> tuple[bool, str]:
@@ -315,9 +280,10 @@ def resolve_backend(backend: str, device: Any, dtype: torch.dtype = torch.float3
     """The backend that ``attention(..., backend=backend)`` will use for tensors on ``device``.
 
     ``"auto"`` gives ``"triton"`` on CUDA sm_80+ when the kernel can run there (fp16, bf16 or
-    fp32, no dropout, a head size the kernel supports), otherwise ``"sdpa"`` (CPU, Apple MPS, older GPUs such as the T4, whose
-    sm_75 lacks the tensor-core ``tl.dot`` of Triton >= 3.3). A backend named explicitly is
-    returned as is if it can run, else ``BackendUnavailableError`` says why.
+    fp32, no dropout, a head size the kernel supports), otherwise ``"sdpa"`` (CPU, Apple MPS,
+    older GPUs such as the T4, whose sm_75 lacks the tensor-core ``tl.dot`` of Triton >= 3.3).
+    A backend named explicitly is returned as is if it can run, else ``BackendUnavailableError``
+    says why.
 
     Example::
 
@@ -326,23 +292,20 @@ def resolve_backend(backend: str, device: Any, dtype: torch.dtype = torch.float3
     if backend not in BACKENDS:
         raise ValueError(f"unknown attention backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     device = torch.device(device)
-    if backend in ("reference", "sdpa"):
-        return backend
     if backend == "triton":
         if dropout_p > 0:
             raise BackendUnavailableError("attention backend 'triton' has no attention dropout: use "
                                           "dropout_p=0, or backend='sdpa' or 'reference' for dropout")
         if dtype not in _TRITON_DTYPES:
             raise BackendUnavailableError(f"attention backend 'triton' supports fp16, bf16 and fp32, not {dtype}")
-        ok, reason = _load_kernels().triton_status(device)
+        ok, reason = triton_status(device)
         if not ok:
             raise BackendUnavailableError(f"attention backend 'triton' is unavailable on {device}: {reason}")
-        return "triton"
-    # auto
+    if backend != "auto":
+        return backend
     if device.type == "cuda" and dropout_p == 0 and dtype in _TRITON_DTYPES:
         if torch.cuda.get_device_capability(device) >= (8, 0) and triton_status(device)[0]:
-            max_d = getattr(_load_kernels(), "MAX_HEAD_DIM", _TRITON_MAX_HEAD_DIM)
-            if head_dim is None or head_dim <= max_d:
+            if head_dim is None or head_dim <= _load_kernels().MAX_HEAD_DIM:
                 return "triton"
     return "sdpa"
 
@@ -370,14 +333,9 @@ def attention(q: Tensor, k: Tensor, v: Tensor, *, key_padding_mask: Tensor | Non
         out = attention(q, k, v, causal=True)   # (1, 2, 4, 8); out[..., 0, :] == v[..., 0, :]
     """
     check_inputs(q, k, v, key_padding_mask, causal, scale)
-    _check_dropout(dropout_p)
+    check_dropout(dropout_p)
     chosen = resolve_backend(backend, q.device, q.dtype, dropout_p=dropout_p, head_dim=q.shape[-1])
-    kwargs = dict(key_padding_mask=key_padding_mask, causal=causal, scale=scale)
-    if chosen == "reference":
-        return reference_attention(q, k, v, dropout_p=dropout_p, **kwargs)
-    if chosen == "sdpa":
-        return sdpa_attention(q, k, v, dropout_p=dropout_p, **kwargs)
-    return _load_kernels().flash_attention(q, k, v, **kwargs)
+    return IMPLEMENTATIONS[chosen](q, k, v, key_padding_mask, causal, scale, dropout_p)
 
 
 # --------------------------------------------------------------------------------------
@@ -415,7 +373,7 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"d_model and n_heads must be positive ints, got {d_model!r}, {n_heads!r}")
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
-        _check_dropout(dropout)
+        check_dropout(dropout)
         self.d_model, self.n_heads, self.head_dim = d_model, n_heads, d_model // n_heads
         self.dropout = float(dropout)
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)

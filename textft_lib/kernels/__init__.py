@@ -39,6 +39,9 @@ import sys
 from typing import Any
 
 _MODULE = "textft_lib.kernels.flash_kernels"
+
+#: The largest head size the kernel supports (its tiles hold one whole head: BLOCK_D <= 128).
+MAX_HEAD_DIM = 128
 _INTERPRET_HINT = ("set TRITON_INTERPRET=1 in the environment before importing triton "
                    "(in a notebook: os.environ['TRITON_INTERPRET'] = '1' in the first cell, then "
                    "restart the kernel); the interpreter is slow, for speed use backend='sdpa'")
@@ -168,4 +171,4 @@ def flash_attention(q: Any, k: Any, v: Any, key_padding_mask: Any = None, causal
                                            scale=scale)
 
 
-__all__ = ["triton_status", "flash_attention", "kernel_module"]
+__all__ = ["MAX_HEAD_DIM", "triton_status", "flash_attention", "kernel_module"]

@@ -42,7 +42,6 @@ Example (in a Python without ``TRITON_INTERPRET``)::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
@@ -50,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
@@ -93,38 +92,13 @@ def kernel_module() -> Any:
     return flash_kernels
 
 
-class _Recorder:
-    """Stands in for a kernel: ``kernel[grid](*args, **kwargs)`` records the call."""
-
-    def __init__(self, kernel: str, fn: Any, configs: list, log: list[Launch]):
-        self.kernel, self.fn, self.configs, self.log = kernel, fn, configs, log
-
-    def __getitem__(self, grid: Any) -> Any:
-        def record(*args: Any, **kwargs: Any) -> None:
-            self.log.append(Launch(self.kernel, self.fn, args, kwargs, self.configs))
-        return record
-
-
-@contextlib.contextmanager
-def _recording(fk: Any, log: list[Launch]) -> Iterator[None]:
-    names = {"_fwd": ("fwd", fk._attn_fwd, fk._FWD_CONFIGS), "_attn_bwd_delta": ("delta", fk._attn_bwd_delta, [None]),
-             "_dkdv": ("dkdv", fk._attn_bwd_dkdv, fk._DKDV_CONFIGS), "_dq": ("dq", fk._attn_bwd_dq, fk._DQ_CONFIGS)}
-    saved = {name: getattr(fk, name) for name in names}
-    try:
-        for name, (kernel, fn, configs) in names.items():
-            setattr(fk, name, _Recorder(kernel, fn, configs, log))
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(fk, name, value)
-
-
 def launches(dtype: str, head_dim: int = 64, case: str = "plain", length: int = 1024, batch: int = 2,
              heads: int = 4) -> list[Launch]:
     """The four launches of one forward + backward: fwd, delta, dkdv, dq.
 
     Runs ``flash_kernels.forward`` and ``backward`` on CPU tensors ``(batch, heads, length,
-    head_dim)`` with recorders in place of the kernels; nothing is computed.
+    head_dim)`` with a ``launch`` that records each call instead of running it; nothing is
+    computed.
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
@@ -142,10 +116,13 @@ def launches(dtype: str, head_dim: int = 64, case: str = "plain", length: int = 
         mask[0, length // 2:] = False
         kmask, (kv_lo, kv_hi) = mask.view(torch.uint8), fk.key_ranges(mask)
     log: list[Launch] = []
+
+    def record(name: str, grid: Any, *args: Any, **kwargs: Any) -> None:
+        log.append(Launch(name, fk.KERNELS[name].fn, args, kwargs, fk.KERNELS[name].configs))
+
     scale = head_dim ** -0.5
-    with _recording(fk, log):
-        out, lse = fk.forward(q, k, v, kmask, kv_lo, kv_hi, causal, scale)
-        fk.backward(do, q, k, v, out, lse, kmask, kv_lo, kv_hi, causal, scale)
+    out, lse = fk.forward(q, k, v, kmask, kv_lo, kv_hi, causal, scale, launch=record)
+    fk.backward(do, q, k, v, out, lse, kmask, kv_lo, kv_hi, causal, scale, launch=record)
     return log
 
 

@@ -57,12 +57,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from typing import Any, Callable, NamedTuple
 
 import torch
 import triton
 import triton.language as tl
 
-from textft_lib.attention import check_inputs as check_attention_inputs
+from textft_lib.attention_checks import check_inputs as check_attention_inputs
+from textft_lib.kernels import MAX_HEAD_DIM
 
 #: True when the kernels below were defined under the Triton interpreter (fixed at import).
 INTERPRETED: bool = bool(triton.knobs.runtime.interpret)
@@ -76,7 +78,6 @@ POISON_OUTPUTS: bool = False
 INTERPRETER_CONFIG: dict[str, int] = {"BLOCK_M": 32, "BLOCK_N": 32}
 
 #: The largest head dimension the kernels accept.
-MAX_HEAD_DIM = 128
 
 #: The largest batch x heads: the kernels' grids put it on CUDA's second axis (65535 at most).
 MAX_BATCH_HEADS = 65535
@@ -418,6 +419,32 @@ else:
     _dq = triton.autotune(configs=_DQ_CONFIGS, **_tune)(_attn_bwd_dq)
 
 
+class Kernel(NamedTuple):
+    """One kernel of this module: the ``triton.jit`` function, the tile configurations the
+    autotuner chooses from (``[None]`` for one with fixed tiles), and what the host code
+    launches (the autotuned wrapper, or the function itself under the interpreter)."""
+
+    fn: Any
+    configs: list
+    runner: Any
+
+
+#: The four kernels of a forward and backward pass, in launch order, by name. ``forward`` and
+#: ``backward`` launch them through ``launch(name, grid, *args, **kwargs)``; the compile report
+#: passes its own ``launch`` to record the calls instead of running them.
+KERNELS: dict[str, Kernel] = {
+    "fwd": Kernel(_attn_fwd, _FWD_CONFIGS, _fwd),
+    "delta": Kernel(_attn_bwd_delta, [None], _attn_bwd_delta),
+    "dkdv": Kernel(_attn_bwd_dkdv, _DKDV_CONFIGS, _dkdv),
+    "dq": Kernel(_attn_bwd_dq, _DQ_CONFIGS, _dq),
+}
+
+
+def run_kernel(name: str, grid: Any, *args: Any, **kwargs: Any) -> None:
+    """Launch kernel ``name`` of ``KERNELS`` on ``grid`` (the default ``launch``)."""
+    KERNELS[name].runner[grid](*args, **kwargs)
+
+
 def _launch_options() -> dict[str, int]:
     """Extra launch arguments: the fixed tile sizes under the interpreter, none when autotuned."""
     return dict(INTERPRETER_CONFIG) if INTERPRETED else {}
@@ -445,17 +472,14 @@ def _strides(t: torch.Tensor) -> tuple[int, ...]:
     return tuple(t.stride())
 
 
-def check_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor | None,
-                 causal: bool, scale: float | None) -> float:
+def check_limits(q: torch.Tensor, scale: float | None) -> float:
     """Raise a clear error for input the kernel cannot handle; return the scale to use.
 
-    The checks every attention backend shares live in ``textft_lib.attention.check_inputs``;
-    the kernel adds its own limits: dtype, head size, and batch x heads.
+    For inputs that ``textft_lib.attention_checks.check_inputs`` has passed: the kernel's own
+    limits on top of those every backend shares (dtype, head size, batch x heads).
     """
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if isinstance(t, torch.Tensor) and t.dtype not in (torch.float16, torch.bfloat16, torch.float32):
-            raise TypeError(f"the Triton kernel supports fp16, bf16 and fp32; {name} is {t.dtype}")
-    check_attention_inputs(q, k, v, key_padding_mask, causal, scale)
+    if q.dtype not in (torch.float16, torch.bfloat16, torch.float32):
+        raise TypeError(f"the Triton kernel supports fp16, bf16 and fp32; q is {q.dtype}")
     b, h, _, d = q.shape
     if b * h > MAX_BATCH_HEADS:
         raise ValueError(f"batch x heads = {b * h} exceeds {MAX_BATCH_HEADS}, the largest second grid "
@@ -463,6 +487,17 @@ def check_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_
     if d > MAX_HEAD_DIM:
         raise ValueError(f"the Triton kernel supports head_dim up to {MAX_HEAD_DIM}, got {d}")
     return 1.0 / math.sqrt(d) if scale is None else float(scale)
+
+
+def check_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor | None,
+                 causal: bool, scale: float | None) -> float:
+    """The checks every attention backend shares, then the kernel's (``check_limits``);
+    returns the scale to use."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if isinstance(t, torch.Tensor) and t.dtype not in (torch.float16, torch.bfloat16, torch.float32):
+            raise TypeError(f"the Triton kernel supports fp16, bf16 and fp32; {name} is {t.dtype}")
+    check_attention_inputs(q, k, v, key_padding_mask, causal, scale)
+    return check_limits(q, scale)
 
 
 def key_ranges(key_padding_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -486,8 +521,8 @@ def _common(q: torch.Tensor, kmask: torch.Tensor | None) -> dict:
 
 
 def forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kmask: torch.Tensor | None,
-            kv_lo: torch.Tensor | None, kv_hi: torch.Tensor | None, causal: bool, scale: float
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+            kv_lo: torch.Tensor | None, kv_hi: torch.Tensor | None, causal: bool, scale: float,
+            launch: Callable[..., None] = run_kernel) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the forward kernel. ``kmask``: ``(B, Lk)`` uint8 (1 = real) or None.
 
     Returns ``out`` ``(B, H, Lq, D)`` in q's dtype and ``lse`` ``(B, H, Lq)`` fp32.
@@ -499,18 +534,19 @@ def forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kmask: torch.Tens
     dummy = lse  # stands in for absent mask pointers; never read when HAS_MASK is False
     grid = lambda meta: (triton.cdiv(lq, meta["BLOCK_M"]), b * h)  # noqa: E731
     with on_device_of(q):
-        _fwd[grid](q, k, v, out, lse,
-                   kmask if kmask is not None else dummy, kv_lo if kv_lo is not None else dummy,
-                   kv_hi if kv_hi is not None else dummy, scale * LOG2E,
-                   *_strides(q), *_strides(k), *_strides(v), *_strides(out),
-                   kmask.stride(0) if kmask is not None else 0, h, lq, lk, d,
-                   triton.next_power_of_2(max(lq, lk)), CAUSAL=causal, **_common(q, kmask), **_launch_options())
+        launch("fwd", grid, q, k, v, out, lse,
+               kmask if kmask is not None else dummy, kv_lo if kv_lo is not None else dummy,
+               kv_hi if kv_hi is not None else dummy, scale * LOG2E,
+               *_strides(q), *_strides(k), *_strides(v), *_strides(out),
+               kmask.stride(0) if kmask is not None else 0, h, lq, lk, d,
+               triton.next_power_of_2(max(lq, lk)), CAUSAL=causal, **_common(q, kmask), **_launch_options())
     return out, lse
 
 
 def backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: torch.Tensor,
              lse: torch.Tensor, kmask: torch.Tensor | None, kv_lo: torch.Tensor | None,
-             kv_hi: torch.Tensor | None, causal: bool, scale: float
+             kv_hi: torch.Tensor | None, causal: bool, scale: float,
+             launch: Callable[..., None] = run_kernel
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run the three backward kernels: Δ, then dK/dV per key tile, then dQ per query tile."""
     b, h, lq, d = q.shape
@@ -525,16 +561,17 @@ def backward(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
     grid_n = lambda meta: (triton.cdiv(lk, meta["BLOCK_N"]), b * h)  # noqa: E731
     grid_m = lambda meta: (triton.cdiv(lq, meta["BLOCK_M"]), b * h)  # noqa: E731
     with on_device_of(q):
-        _attn_bwd_delta[(triton.cdiv(lq, 64), b * h)](out, do, delta, *_strides(out), *_strides(do),
-                                                      h, lq, d, BLOCK_M=64, BLOCK_D=block_d)
-        _dkdv[grid_n](q, k, v, do, lse, delta, dk, dv, kmask if kmask is not None else dummy, scale, scale * LOG2E,
-                      *_strides(q), *_strides(k), *_strides(v), *_strides(do), *_strides(dk), *_strides(dv),
-                      mask_stride, h, lq, lk, d, bucket, CAUSAL=causal, **common, **_launch_options())
-        _dq[grid_m](q, k, v, do, lse, delta, dq, kmask if kmask is not None else dummy,
-                    kv_lo if kv_lo is not None else dummy, kv_hi if kv_hi is not None else dummy,
-                    scale, scale * LOG2E,
-                    *_strides(q), *_strides(k), *_strides(v), *_strides(do), *_strides(dq),
-                    mask_stride, h, lq, lk, d, bucket, CAUSAL=causal, **common, **_launch_options())
+        launch("delta", (triton.cdiv(lq, 64), b * h), out, do, delta, *_strides(out), *_strides(do),
+               h, lq, d, BLOCK_M=64, BLOCK_D=block_d)
+        launch("dkdv", grid_n, q, k, v, do, lse, delta, dk, dv, kmask if kmask is not None else dummy,
+               scale, scale * LOG2E,
+               *_strides(q), *_strides(k), *_strides(v), *_strides(do), *_strides(dk), *_strides(dv),
+               mask_stride, h, lq, lk, d, bucket, CAUSAL=causal, **common, **_launch_options())
+        launch("dq", grid_m, q, k, v, do, lse, delta, dq, kmask if kmask is not None else dummy,
+               kv_lo if kv_lo is not None else dummy, kv_hi if kv_hi is not None else dummy,
+               scale, scale * LOG2E,
+               *_strides(q), *_strides(k), *_strides(v), *_strides(do), *_strides(dq),
+               mask_stride, h, lq, lk, d, bucket, CAUSAL=causal, **common, **_launch_options())
     return dq, dk, dv
 
 
@@ -572,6 +609,13 @@ def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     """
     scale = check_inputs(q, k, v, key_padding_mask, causal, scale)
     return FlashAttentionFunction.apply(q, k, v, key_padding_mask, bool(causal), scale)
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor | None,
+           causal: bool, scale: float | None) -> torch.Tensor:
+    """``flash_attention`` for inputs ``attention_checks.check_inputs`` has passed (the path of
+    ``textft_lib.attention.attention``): only the kernel's own limits are checked."""
+    return FlashAttentionFunction.apply(q, k, v, key_padding_mask, bool(causal), check_limits(q, scale))
 
 
 def forward_with_lse(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
