@@ -94,7 +94,8 @@ def main() -> None:
     chunks = [d[i:i + 10_000] for d in docs for i in range(0, len(d), 10_000)]
     glove_args = {k: settings[k] for k in ("dim", "epochs", "batch_size", "lr", "x_max", "alpha",
                                            "initial_accumulator")}
-    sgns_args = dict(dim=settings["dim"], window=settings["window"], negative=5, epochs=args.w2v_epochs, sample=1e-3)
+    sgns_args = dict(dim=settings["dim"], window=settings["window"], negative=5, epochs=args.w2v_epochs, sample=1e-3,
+                     lr=0.025, batch_size=4096)
     print(f"\n{'':<42} {'seed':>4} {'train s':>8} {'wordsim353':>11} {'simlex999':>10} {'analogy':>8}")
     runs: list[dict[str, Any]] = []
     for seed in args.seeds:
@@ -143,7 +144,7 @@ def main() -> None:
         "device": f"cpu ({platform.processor() or platform.machine()}), {args.threads} thread(s)",
         "settings": {"glove": {k: v for k, v in settings.items() if k != "seed"},
                      "glove_plain": "the same settings with sample=None",
-                     "sgns": sgns_args | {"lr": 0.025, "batch_size": 4096},
+                     "sgns": sgns_args,
                      "word2vec": {"sg": 1, "negative": 5, "sample": 1e-3, "epochs": args.w2v_epochs,
                                   "dim": settings["dim"], "window": settings["window"],
                                   "min_count": settings["min_count"]},

@@ -110,3 +110,13 @@ def test_train_sgns_says_when_it_diverges() -> None:
     with pytest.raises(FloatingPointError, match="diverged"):
         word2vec.train_sgns(ids, [80, 80, 40], dim=4, window=2, epochs=2, sample=None, lr=1e30, batch_size=8,
                             progress=False)
+
+
+def test_bad_keep_and_bad_batches_are_refused() -> None:
+    with pytest.raises(ValueError, match="probabilities in \\[0, 1\\]"):
+        word2vec.skipgram_pairs([np.array([0, 1])], window=1, keep=[1.0, 1.5])
+    w = torch.zeros(4, 3)
+    with pytest.raises(ValueError, match="targets \\(B, 1 \\+ K\\)"):
+        word2vec.sgns_loss(w, w, torch.tensor([0, 1]), torch.tensor([[1, 2]]))
+    with pytest.raises(ValueError, match="K >= 1"):
+        word2vec.sgns_step(w, w, torch.tensor([0]), torch.tensor([[1]]), lr=0.1)

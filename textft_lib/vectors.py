@@ -63,7 +63,7 @@ def wiki_corpus(limit: int | None = None) -> list[list[str]]:
     """The course's Wikipedia corpus (``data.load("wiki")``), tokenized: one list per article.
 
     ``limit`` keeps the first articles (quick mode uses fewer). About 106 articles and
-    ~470k tokens in all.
+    ~484k tokens in all.
     """
     from textft_lib import data
 
@@ -806,18 +806,11 @@ def known_fraction(kv: "KeyedVectors", texts: Sequence[str], *,
 #: The lesson's GloVe settings at full size and in quick mode (``config.is_quick()``).
 #: ``articles=None`` means the whole Wikipedia corpus.
 GLOVE_SETTINGS: dict[str, dict[str, Any]] = {
-    # x_max = 10, not the paper's 100: in ~480k tokens few pairs co-occur 100 times, so
-    # x_max = 100 would give almost every pair a tiny weight (the paper trained on billions).
-    # Adagrad's accumulator starts at 1 (as in the reference glove.c), not torch's 0.1: a small
-    # first gradient g moves a weight by lr*g instead of ~3*lr*g, and WordSim-353 varies several times
-    # less from seed to seed (std ~0.01 instead of ~0.06 over seeds 0, 1, 2) at the same mean.
-    # Without subsampling, more epochs (40), other lr (0.05-0.5), x_max (3, 30), alpha (0.5, 1) or
-    # dim 50 did not raise the mean WordSim-353 above ~0.27 (each measured over seeds 0, 1, 2).
-    # sample: word2vec's subsampling of frequent words before counting (expected counts, see
-    # subsampled_cooccurrence). With it the mean WordSim-353 over seeds 0, 1, 2 rose from 0.26 to
-    # 0.33 (10 epochs, lr 0.3); 1e-4 beat 1e-3 (0.28, sampled draws), 2e-4 (0.29) and 5e-5 (0.30).
-    # It nearly doubles the non-zero entries (2.7M -> 5.0M), so the epochs trade quality for time:
-    # 8 epochs gave 0.315 at 1.3x word2vec's training time, 10 give 0.33 at 1.6x, 12 give 0.335 at 2.0x.
+    # x_max = 10, not the paper's 100: in ~480k tokens few pairs co-occur 100 times (the reference
+    # code's demo on the 17 M-word text8 corpus uses 10 as well). Adagrad's accumulator starts at
+    # 1, as in the reference glove.c. sample: word2vec's subsampling before counting, the course's
+    # variant (expected counts, see subsampled_cooccurrence); sample=None gives GloVe as published.
+    # benchmarks/word_vectors.py measures both over several seeds.
     "full": dict(articles=None, min_count=5, window=10, sample=1e-4, dim=100, epochs=10, batch_size=16384,
                  lr=0.3, x_max=10.0, alpha=0.75, initial_accumulator=1.0, seed=0),
     "quick": dict(articles=12, min_count=5, window=10, sample=1e-4, dim=50, epochs=8, batch_size=4096, lr=0.2,

@@ -64,9 +64,14 @@ def skipgram_pairs(ids: Sequence[np.ndarray], *, window: int, keep: np.ndarray |
     Example::
 
         >>> skipgram_pairs([np.array([0, 1, 2])], window=1)
-        array([[0, 1], [1, 0], [1, 2], [2, 1]])         # row order: by offset, both directions
+        array([[0, 1], [1, 2], [1, 0], [2, 1]])         # by offset: rightward pairs, then leftward
     """
     window = check_int(window, "window", minimum=1)
+    if keep is not None:
+        keep = np.asarray(keep, dtype=np.float64)
+        if keep.ndim != 1 or keep.size == 0 or np.any((keep < 0) | (keep > 1)):
+            raise ValueError("keep must be a 1-D array of probabilities in [0, 1], one per word "
+                             "(vectors.keep_probabilities gives one)")
     docs = _check_ids(ids, None if keep is None else len(keep))
     rng = np.random.default_rng(0) if rng is None else rng
     out = []
@@ -92,6 +97,12 @@ def noise_distribution(counts: Sequence[int], *, power: float = 0.75) -> torch.T
     return torch.from_numpy(p / p.sum())
 
 
+def _check_batch(centre: torch.Tensor, targets: torch.Tensor) -> None:
+    if centre.ndim != 1 or targets.ndim != 2 or targets.shape[0] != centre.shape[0] or targets.shape[1] < 2:
+        raise ValueError(f"centre must be (B,) and targets (B, 1 + K) with K >= 1 noise words, got "
+                         f"{tuple(centre.shape)} and {tuple(targets.shape)}")
+
+
 def sgns_loss(w_in: torch.Tensor, w_out: torch.Tensor, centre: torch.Tensor, targets: torch.Tensor
               ) -> torch.Tensor:
     """The skip-gram negative-sampling loss of each pair, (B,).
@@ -99,7 +110,10 @@ def sgns_loss(w_in: torch.Tensor, w_out: torch.Tensor, centre: torch.Tensor, tar
     ``w_in``, ``w_out``: (V, d). ``centre``: (B,) ids. ``targets``: (B, 1 + K) ids, column 0
     the true context word and columns 1..K the noise words. Returns
     ``-log sigma(s_0) - sum_k log sigma(-s_k)`` with ``s = w_out[targets] . w_in[centre]``.
+    Unlike the C code, a noise word that happens to equal the context is not skipped (with
+    thousands of words, rare).
     """
+    _check_batch(centre, targets)
     scores = (w_out[targets] * w_in[centre].unsqueeze(1)).sum(-1)      # (B, 1 + K)
     return F.softplus(-scores[:, 0]) + F.softplus(scores[:, 1:]).sum(-1)
 
@@ -113,6 +127,7 @@ def sgns_step(w_in: torch.Tensor, w_out: torch.Tensor, centre: torch.Tensor, tar
     ``w_out[t_k]`` gets ``g_k w_in[c]``; ``index_add_`` sums them per row (a word used twice in
     the batch gets both). No autograd graph, which on a CPU is several times faster.
     """
+    _check_batch(centre, targets)
     v, u = w_in[centre], w_out[targets]                                # (B, d), (B, 1 + K, d)
     scores = (u * v.unsqueeze(1)).sum(-1)                              # (B, 1 + K)
     g = torch.sigmoid(scores)
