@@ -32,6 +32,7 @@ from torch import nn
 
 from textft_lib import config
 from textft_lib.encoding import TruncationWarning, check_texts, encode_texts
+from textft_lib.train import evaluating
 from textft_lib.metrics import (as_label_names, check_int, check_number, classification_report,
                                 expected_calibration_error, softmax)
 
@@ -170,21 +171,16 @@ class Classifier:
         lengths = mask.sum(dim=1)
         order = torch.argsort(lengths, descending=True, stable=True)
         out = torch.empty(len(texts), len(self.label_names))
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.inference_mode():
-                for start in range(0, len(texts), batch_size):
-                    rows = order[start:start + batch_size]
-                    n = int(lengths[rows].max())
-                    logits = logits_of(self.model(input_ids=ids[rows, :n].to(self.device),
-                                                  attention_mask=mask[rows, :n].to(self.device)))
-                    if logits.shape[1] != len(self.label_names):
-                        raise ValueError(f"the model gives {logits.shape[1]} logits per text but there are "
-                                         f"{len(self.label_names)} label names")
-                    out[rows] = logits.float().cpu()
-        finally:
-            self.model.train(was_training)
+        with evaluating(self.model), torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                rows = order[start:start + batch_size]
+                n = int(lengths[rows].max())
+                logits = logits_of(self.model(input_ids=ids[rows, :n].to(self.device),
+                                              attention_mask=mask[rows, :n].to(self.device)))
+                if logits.shape[1] != len(self.label_names):
+                    raise ValueError(f"the model gives {logits.shape[1]} logits per text but there are "
+                                     f"{len(self.label_names)} label names")
+                out[rows] = logits.float().cpu()
         if truncated:
             warnings.warn(f"{len(truncated)} of {len(texts)} text(s) are longer than the model's limit of "
                           f"{self.max_length} tokens and were truncated to it (positions {truncated[:10]}); "

@@ -47,7 +47,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal, Mapping
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -232,24 +232,40 @@ def _split_loss(out: Any) -> tuple[Tensor, dict[str, float]]:
 
 
 @torch.no_grad()
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode (dropout off) for the block, then back in the mode it had,
+    also when the block raises.
+
+    Example::
+
+        with evaluating(model), torch.no_grad():
+            logits = model(x)
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 def evaluate_loss(model: nn.Module, loader: Iterable, loss_fn: LossFn, *, device: torch.device | None = None,
                   amp: str | bool | None = "auto") -> dict[str, float]:
     """Mean of ``loss_fn``'s loss and metrics over the batches of ``loader``, in eval mode.
     The default ``evaluate_fn`` of ``fit``."""
     device = device or next(model.parameters()).device
     dtype = resolve_amp(amp, device)
-    was_training = model.training
-    model.eval()
     totals: dict[str, float] = {}
     n = 0
-    for batch in loader:
-        batch = move_to(batch, device)
-        with _autocast(device, dtype):
-            loss, metrics = _split_loss(loss_fn(model, batch))
-        for k, v in {"loss": float(loss), **metrics}.items():
-            totals[k] = totals.get(k, 0.0) + v
-        n += 1
-    model.train(was_training)
+    with evaluating(model):
+        for batch in loader:
+            batch = move_to(batch, device)
+            with _autocast(device, dtype):
+                loss, metrics = _split_loss(loss_fn(model, batch))
+            for k, v in {"loss": float(loss), **metrics}.items():
+                totals[k] = totals.get(k, 0.0) + v
+            n += 1
     if n == 0:
         raise ValueError("the validation loader yielded no batch")
     return {k: v / n for k, v in totals.items()}
@@ -414,11 +430,8 @@ def fit(model: nn.Module, train_loader: Iterable, *, loss_fn: LossFn,
             row["train_loss"] = sum(since_eval) / len(since_eval)
         since_eval = []
         if val_loader is not None:
-            was_training = model.training
-            model.eval()
-            with torch.no_grad():
+            with evaluating(model), torch.no_grad():
                 metrics = evaluate_fn(model, val_loader)
-            model.train(was_training)
             row.update({(k if k.startswith("val_") else f"val_{k}"): float(v) for k, v in metrics.items()})
             if monitor not in row:
                 raise KeyError(f"monitor={monitor!r} is not among the evaluation's results {sorted(row)}")

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from textft_lib.attention import MultiHeadAttention
+from textft_lib.train import evaluating
 
 Activation = Literal["relu", "gelu"]
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
@@ -494,38 +495,34 @@ class Seq2SeqTransformer(nn.Module):
         The decoder is re-run on the whole prefix each step (simple, O(T^2); a key/value
         cache would avoid the recomputation).
         """
-        was_training = self.training
-        self.eval()
-        memory, src_mask = self.encode(src, src_key_padding_mask)
-        batch = src.shape[0]
-        out = torch.full((batch, 1), bos_id, dtype=torch.long, device=src.device)
-        done = torch.zeros(batch, dtype=torch.bool, device=src.device)
-        for _ in range(max_len):
-            logits = self.decode(out, memory, src_mask, torch.ones_like(out, dtype=torch.bool))
-            nxt = logits[:, -1].argmax(-1)
-            nxt = torch.where(done, torch.full_like(nxt, self.pad_id), nxt)
-            out = torch.cat([out, nxt[:, None]], dim=1)
-            done |= nxt == eos_id
-            if bool(done.all()):
-                break
-        self.train(was_training)
+        with evaluating(self):
+            memory, src_mask = self.encode(src, src_key_padding_mask)
+            batch = src.shape[0]
+            out = torch.full((batch, 1), bos_id, dtype=torch.long, device=src.device)
+            done = torch.zeros(batch, dtype=torch.bool, device=src.device)
+            for _ in range(max_len):
+                logits = self.decode(out, memory, src_mask, torch.ones_like(out, dtype=torch.bool))
+                nxt = logits[:, -1].argmax(-1)
+                nxt = torch.where(done, torch.full_like(nxt, self.pad_id), nxt)
+                out = torch.cat([out, nxt[:, None]], dim=1)
+                done |= nxt == eos_id
+                if bool(done.all()):
+                    break
         return out[:, 1:]
 
     @torch.no_grad()
     def cross_attention(self, src: Tensor, tgt_in: Tensor) -> list[Tensor]:
         """The cross-attention weights of every decoder layer, ``(B, H, Lt, Ls)`` each:
         row t says which source positions target position t looked at."""
-        was_training = self.training
-        self.eval()
-        memory, src_mask = self.encode(src)
-        tgt_mask = tgt_in != self.pad_id
-        h = self.pos(self.tgt_embed(tgt_in))
         weights = []
-        for layer in self.decoder.layers:
-            h, w = layer(h, memory, tgt_key_padding_mask=tgt_mask, memory_key_padding_mask=src_mask,
-                         causal=True, need_weights=True)
-            weights.append(w)
-        self.train(was_training)
+        with evaluating(self):
+            memory, src_mask = self.encode(src)
+            tgt_mask = tgt_in != self.pad_id
+            h = self.pos(self.tgt_embed(tgt_in))
+            for layer in self.decoder.layers:
+                h, w = layer(h, memory, tgt_key_padding_mask=tgt_mask, memory_key_padding_mask=src_mask,
+                             causal=True, need_weights=True)
+                weights.append(w)
         return weights
 
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from textft_lib.bert.model import IGNORE_INDEX, BertForMLM
+from textft_lib.train import evaluating
 
 
 def make_blocks(texts: Iterable[str], tokenizer: Any, block_size: int = 128) -> Tensor:
@@ -244,11 +245,9 @@ def evaluate_mlm(model: BertForMLM, blocks: Tensor, collator: MLMCollator, *, ba
     itself, 10%). A model that copies its input scores well on ``loss_kept`` without
     reading any context; only ``loss_mask`` says whether it uses the words around the blank.
     """
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     nll_parts, kind_parts, correct = [], [], 0
-    try:
+    with evaluating(model):
         for batch in fixed_mask_batches(blocks, collator, batch_size=batch_size, seed=seed):
             labels = batch["labels"]
             where = labels != IGNORE_INDEX                                          # (B, L)
@@ -261,8 +260,6 @@ def evaluate_mlm(model: BertForMLM, blocks: Tensor, collator: MLMCollator, *, ba
             kind_parts.append(torch.where(shown == collator.mask_token_id, 0,
                                           torch.where(shown == labels[where], 2, 1)))
             correct += int((logits.argmax(-1) == targets).sum())
-    finally:
-        model.train(was_training)
     if not nll_parts:
         raise ValueError("no masked position in the evaluation blocks")
     nll, kind = torch.cat(nll_parts).double(), torch.cat(kind_parts)

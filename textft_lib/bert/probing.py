@@ -12,6 +12,7 @@ from torch import Tensor
 from textft_lib.text import pad_batch
 from textft_lib.bert.convert import check_tokenizer
 from textft_lib.bert.model import BertForMLM
+from textft_lib.train import evaluating
 
 
 @torch.no_grad()
@@ -35,11 +36,9 @@ def fill_mask(model: BertForMLM, tokenizer: Any, text: str, *, top_k: int = 5) -
     if len(where) != n_masks:
         raise ValueError(f"{n_masks - len(where)} of the {n_masks} masks fell beyond "
                          f"max_position_embeddings={model.config.max_position_embeddings} and were truncated")
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
-    probs = model(ids.to(device))[0, where].softmax(-1)                            # (n_masks, V)
-    model.train(was_training)
+    with evaluating(model):
+        probs = model(ids.to(device))[0, where].softmax(-1)                        # (n_masks, V)
     top = probs.topk(top_k, dim=-1)
     return [[(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ix)]
             for ps, ix in zip(top.values, top.indices)]
@@ -91,16 +90,13 @@ def mask_word_scores(model: BertForMLM, tokenizer: Any, texts: Sequence[str], te
         raise ValueError(f"the template takes {len(prefix) + len(suffix) + 2} of the model's "
                          f"{model.config.max_position_embeddings} positions: no room for a text")
     rows = [[tokenizer.cls_token_id, *prefix, *ids[:room], *suffix, tokenizer.sep_token_id] for ids in encoded]
-    was_training, device = model.training, next(model.parameters()).device
-    model.eval()
+    device = next(model.parameters()).device
     out = []
-    try:
+    with evaluating(model):
         for start in range(0, len(rows), batch_size):
             ids, mask = pad_batch(rows[start:start + batch_size], pad_id=tokenizer.pad_token_id)   # (b, L)
             ids, mask = ids.to(device), mask.to(device)
             h = model.bert(ids, mask)[ids == tokenizer.mask_token_id]               # (b, d): one blank per row
             log_probs = model.head(h, model.decoder_weight).log_softmax(-1)         # (b, V)
             out.append(log_probs[:, word_ids].cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(out)                                                           # (N, K)
