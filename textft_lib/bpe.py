@@ -141,10 +141,6 @@ class BPETokenizer:
         """``256`` byte tokens plus one token per merge."""
         return 256 + len(self.merges)
 
-    @property
-    def is_trained(self) -> bool:
-        return self._trained
-
     def __repr__(self) -> str:
         state = f"vocab_size={self.vocab_size}" if self._trained else "untrained"
         return f"BPETokenizer({state})"

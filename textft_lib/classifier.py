@@ -406,10 +406,6 @@ class BertClassifier(nn.Module):
         pooled = torch.tanh(self.pooler.dense(pool(h, attention_mask, self.pooling)))   # (B, H)
         return self.classifier(self.dropout(pooled))                          # (B, C)
 
-    @property
-    def max_position_embeddings(self) -> int:
-        return self.config.max_position_embeddings
-
     def config_dict(self) -> dict[str, Any]:
         """Everything ``from_config`` needs to rebuild this model (weights aside)."""
         from dataclasses import asdict

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from textft_lib.attention import MultiHeadAttention
+from textft_lib.attention import MultiHeadAttention, copy_weights_to_torch
 from textft_lib.train import evaluating
 
 Activation = Literal["relu", "gelu"]
@@ -611,27 +611,6 @@ def encoder_layer_flops(d_model: int, d_ff: int, seq_len: int) -> int:
     return 2 * (4 * d_model * d_model + 2 * seq_len * d_model + 2 * d_model * d_ff)
 
 
-def decoder_layer_flops(d_model: int, d_ff: int, tgt_len: int, src_len: int) -> int:
-    """Forward FLOPs per target token of one decoder layer, counted as a full
-    (B, L, L) self-attention as the layer computes it during training. Cross-attention's
-    K and V projections run on the source tokens: they are counted per target token
-    by scaling with src_len / tgt_len."""
-    self_attn = 4 * d_model * d_model + 2 * tgt_len * d_model
-    cross = 2 * d_model * d_model + 2 * d_model * d_model * src_len / tgt_len + 2 * src_len * d_model
-    ffn = 2 * d_model * d_ff
-    return int(round(2 * (self_attn + cross + ffn)))
-
-
-def _copy_mha(ours: MultiHeadAttention, theirs: nn.MultiheadAttention) -> None:
-    """torch packs Q, K, V projections into one (3d, d) ``in_proj_weight``: stack ours."""
-    with torch.no_grad():
-        theirs.in_proj_weight.copy_(torch.cat([ours.q_proj.weight, ours.k_proj.weight, ours.v_proj.weight]))
-        theirs.out_proj.weight.copy_(ours.out_proj.weight)
-        if theirs.in_proj_bias is not None:
-            theirs.in_proj_bias.copy_(torch.cat([ours.q_proj.bias, ours.k_proj.bias, ours.v_proj.bias]))
-            theirs.out_proj.bias.copy_(ours.out_proj.bias)
-
-
 def _copy_params(pairs: list[tuple[nn.Module, nn.Module]]) -> None:
     with torch.no_grad():
         for src, dst in pairs:
@@ -660,13 +639,13 @@ def to_torch(layer: TransformerEncoderLayer | TransformerDecoderLayer) -> nn.Mod
     device, dtype = layer.linear1.weight.device, layer.linear1.weight.dtype
     if isinstance(layer, TransformerEncoderLayer):
         ref = nn.TransformerEncoderLayer(layer.d_model, layer.n_heads, **kw).to(device, dtype)
-        _copy_mha(layer.self_attn, ref.self_attn)
+        copy_weights_to_torch(layer.self_attn, ref.self_attn)
         _copy_params([(layer.linear1, ref.linear1), (layer.linear2, ref.linear2),
                       (layer.norm1, ref.norm1), (layer.norm2, ref.norm2)])
     elif isinstance(layer, TransformerDecoderLayer):
         ref = nn.TransformerDecoderLayer(layer.d_model, layer.n_heads, **kw).to(device, dtype)
-        _copy_mha(layer.self_attn, ref.self_attn)
-        _copy_mha(layer.cross_attn, ref.multihead_attn)
+        copy_weights_to_torch(layer.self_attn, ref.self_attn)
+        copy_weights_to_torch(layer.cross_attn, ref.multihead_attn)
         _copy_params([(layer.linear1, ref.linear1), (layer.linear2, ref.linear2),
                       (layer.norm1, ref.norm1), (layer.norm2, ref.norm2), (layer.norm3, ref.norm3)])
     else:
