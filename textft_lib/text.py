@@ -116,7 +116,8 @@ def strip_wiki_markup(text: str) -> str:
     category links; keeps the shown text of links
     (``[[Paris|the capital]]`` -> ``the capital``), headings without their ``=`` signs,
     and bold/italic text without the quotes. It is a teaching cleaner built from regular
-    expressions, not a full wiki parser: unusual markup can survive.
+    expressions, not a full wiki parser: unusual markup can survive. (``data.load("wiki")``
+    uses gensim's ``filter_wiki``; lesson 01 compares the two.)
 
     Example::
 

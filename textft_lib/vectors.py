@@ -49,6 +49,9 @@ _WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 def tokenize(text: str) -> list[str]:
     """Lowercase ``text`` and return its words (letters and digits, with an inner apostrophe).
 
+    Simpler than lesson 01's ``text.regex_tokenize`` on purpose: word vectors are learned
+    for words, so punctuation, URLs and symbols are dropped rather than kept as tokens.
+
     Example::
 
         >>> tokenize("GloVe's vectors, 2014!")
@@ -72,7 +75,11 @@ def wiki_corpus(limit: int | None = None) -> list[list[str]]:
 
 @dataclass
 class Vocab:
-    """Words sorted by falling frequency; ``index[word]`` is the row of the word's vector."""
+    """Words sorted by falling frequency; ``index[word]`` is the row of the word's vector.
+
+    Not lesson 01's ``text.Vocab``, on purpose: no special tokens (``[PAD]``, ``[UNK]``...), so
+    row ``i`` of a co-occurrence matrix and of every vector table is word ``i``, and the counts
+    (for subsampling and negative sampling) travel with the words."""
 
     words: list[str]
     counts: list[int]
