@@ -75,7 +75,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from textft_lib import config, data, kernels
+from textft_lib import cache, config, data, kernels
 from textft_lib.attention import attention, reference_attention
 
 try:
@@ -176,7 +176,7 @@ class Report:
     def write(self) -> None:
         self.data["elapsed_s"] = round(time.perf_counter() - self.started, 2)
         payload = json.dumps(self.data, indent=2, default=str) + "\n"
-        data.atomic_write_bytes(self.path, payload.encode("utf-8"))
+        cache.atomic_write_bytes(self.path, payload.encode("utf-8"))
 
 
 class Runner:
@@ -444,7 +444,7 @@ def write_lengths(path: Path = LENGTHS_FILE) -> Path:
               "regenerate": "python benchmarks/attention.py --write-lengths",
               "lengths": corpus_lengths()}
     text = json.dumps({**record, "lengths": "LENGTHS"}, indent=1).replace('"LENGTHS"', json.dumps(record["lengths"]))
-    return data.atomic_write_bytes(path, (text + "\n").encode("utf-8"))
+    return cache.atomic_write_bytes(path, (text + "\n").encode("utf-8"))
 
 
 def load_lengths(path: Path = LENGTHS_FILE) -> list[int]:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 from pathlib import Path
@@ -50,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from textft_lib import bert, config, wordpiece
+    from textft_lib import bert, cache, config
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -90,11 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     if main_process:
         record = {"settings": settings.as_dict(), "world_size": world, "history": history.to_dict()}
 
-        def write(tmp: Path) -> None:
-            bert.save_pretrained(model.cpu(), data.tokenizer, tmp)
-            (tmp / "pretraining.json").write_text(json.dumps(record, indent=1, default=str))
-
-        wordpiece.atomic_folder(args.out, write)
+        cache.write_folder(args.out, lambda tmp: bert.save_pretrained(model.cpu(), data.tokenizer, tmp),
+                           record=record, record_name="pretraining.json")
         last = history.evals[-1]
         print(f"held-out loss {last['val_loss']:.3f}, accuracy {last['val_accuracy']:.3f}; saved to {args.out}")
     if distributed:

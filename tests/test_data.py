@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from textft_lib import data
+from textft_lib import cache, data
 
 SHARED_SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 
@@ -195,7 +195,7 @@ def test_download_respects_offline(monkeypatch, tmp_path):
 
 
 def test_atomic_write(tmp_path):
-    path = data.atomic_write_bytes(tmp_path / "a" / "b.bin", b"abc")
+    path = cache.atomic_write_bytes(tmp_path / "a" / "b.bin", b"abc")
     assert path.read_bytes() == b"abc" and os.listdir(path.parent) == ["b.bin"]
     umask = os.umask(0)
     os.umask(umask)

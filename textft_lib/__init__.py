@@ -4,6 +4,7 @@ Modules, one job each (import the one you need; nothing heavy loads at package i
 
 - ``config``: quick/offline mode, device, seeding, cache and asset paths
 - ``data``: the catalogue of corpora and datasets, offline first
+- ``cache``: cache keys from settings, atomic files and folders (everything trained once)
 - ``text``, ``bpe``: preprocessing and byte-level BPE (lesson 01)
 - ``vectors``: co-occurrence counts, GloVe, evaluation (lesson 02)
 - ``word2vec``: skip-gram with negative sampling in PyTorch (lesson 02)

@@ -18,14 +18,13 @@ share of them measures the MLM loss before and after, and the result is saved in
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from textft_lib import bert
+from textft_lib import bert, cache
 
 
 @dataclass(frozen=True)
@@ -92,10 +91,7 @@ def prepare(texts: Sequence[str], tokenizer: Any, block_size: int, settings: Ada
 
 def cache_key(folder: Path, texts: Sequence[str], settings: AdaptConfig) -> str:
     """A hash of the starting weights, the texts and the settings."""
-    digest = hashlib.sha256((folder / "model.safetensors").read_bytes())
-    digest.update(json.dumps(list(texts)).encode())
-    digest.update(json.dumps(asdict(settings), sort_keys=True).encode())
-    return digest.hexdigest()[:12]
+    return cache.key((folder / "model.safetensors").read_bytes(), list(texts), asdict(settings))
 
 
 def adapt_pretraining(folder: str | Path, texts: Sequence[str], settings: AdaptConfig | None = None, *,
@@ -110,7 +106,7 @@ def adapt_pretraining(folder: str | Path, texts: Sequence[str], settings: AdaptC
     folder instead. ``adaptation.json`` in it holds the settings and the held-out MLM loss
     before and after (``loss_before``, ``loss_after``) with the training history.
     """
-    from textft_lib import config, wordpiece
+    from textft_lib import config
 
     folder = Path(folder)
     settings = settings or AdaptConfig()
@@ -134,11 +130,8 @@ def adapt_pretraining(folder: str | Path, texts: Sequence[str], settings: AdaptC
               "loss_mask_before": before["loss_mask"], "loss_mask_after": after["loss_mask"],
               "seconds": history.seconds, "history": history.to_dict()}
 
-    def write(tmp: Path) -> None:
-        bert.save_pretrained(model.cpu(), tokenizer, tmp)
-        (tmp / "adaptation.json").write_text(json.dumps(record, indent=1, default=str))
-
-    return wordpiece.atomic_folder(target, write)
+    return cache.write_folder(target, lambda tmp: bert.save_pretrained(model.cpu(), tokenizer, tmp), record=record,
+                              record_name="adaptation.json")
 
 
 def adaptation_record(folder: str | Path) -> dict[str, Any]:

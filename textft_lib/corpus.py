@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from textft_lib import config
+from textft_lib import cache, config
 from textft_lib.carriers import Carrier, fetch, pip_download
 
 #: The corpora ``load_corpus`` knows, smallest first.
@@ -292,8 +292,6 @@ def _wiki_sample() -> Corpus:
 
 def _cached_mix(download: Callable[[str, str, Path], Path] | None) -> Corpus:
     """The decontaminated offline mix, cached as one gzipped JSON file per carrier set and check."""
-    from textft_lib import data
-
     sentences = sst2_eval_sentences()
     key = "-".join(c.wheel_sha256[:8] for c in TEXT_CARRIERS.values()) + ("-sst2" if sentences else "-unchecked") \
         + "-dedup"
@@ -306,7 +304,7 @@ def _cached_mix(download: Callable[[str, str, Path], Path] | None) -> Corpus:
         documents, removed = drop_overlapping(documents, sentences)
         record = {"sources": sources, "removed": removed, "duplicates": duplicates,
                   "documents": [[d.text, d.source] for d in documents]}
-        data.atomic_write_bytes(path, gzip.compress(json.dumps(record).encode(), compresslevel=3))
+        cache.atomic_write_bytes(path, gzip.compress(json.dumps(record).encode(), compresslevel=3))
     return Corpus("offline_mix", [Document(t, s) for t, s in record["documents"]], record["sources"],
                   record["removed"], record["duplicates"])
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from textft_lib import config
+from textft_lib.cache import atomic_write_bytes
 from textft_lib.checks import as_label_names, check_int, check_number, string_list
 
 #: Seconds a single network request may take before it is abandoned.
@@ -201,42 +202,6 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
 def sha256_of(path: str | Path) -> str:
     """The sha256 of a file's bytes (``file_digest(path, "sha256")``)."""
     return file_digest(Path(path), "sha256")
-
-
-def atomic_write(dest: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file next to ``dest``, then rename it to ``dest``,
-    so a reader sees either the old file or the whole new one, never half of it. If
-    ``write`` fails, the temporary file is removed and ``dest`` is left as it was.
-
-    Example::
-
-        atomic_write(path, lambda tmp: tmp.write_text("done"))
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)           # mkstemp's file is private: give it plain open()'s mode
-        write(Path(tmp))
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest
-
-
-def atomic_write_bytes(dest: Path, payload: bytes) -> Path:
-    """Write ``payload`` to ``dest`` atomically (see ``atomic_write``), synced to disk."""
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    return atomic_write(dest, write)
 
 
 def require_online(what: str, offline_hint: str) -> None:

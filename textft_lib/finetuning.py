@@ -17,12 +17,11 @@ Example::
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable
 
 import torch
 
-from textft_lib import config, data
+from textft_lib import cache, config, data
 from textft_lib.classifier import logits_of, model_classes, model_max_length
 from textft_lib.encoding import TextClassificationDataset
 from textft_lib.metrics import as_labels, check_int, check_number
@@ -88,22 +87,9 @@ def evaluate_classifier(model: Any, loader: Iterable) -> dict[str, float]:
 
 
 def fingerprint(*parts: Any) -> str:
-    """A short hash of texts, labels (lists, arrays, tensors), numbers or a model's weights, for cache keys."""
-    import hashlib
-
-    from textft_lib.train import json_default
-
-    digest = hashlib.sha256()
-    for part in parts:
-        if hasattr(part, "state_dict"):
-            for name, tensor in sorted(part.state_dict().items()):
-                digest.update(name.encode())
-                digest.update(tensor.detach().cpu().contiguous().view(-1).numpy().tobytes()
-                              if tensor.dtype.is_floating_point or tensor.dtype.is_signed
-                              else tensor.cpu().numpy().tobytes())
-        else:
-            digest.update(json.dumps(part, sort_keys=True, default=json_default).encode())
-    return digest.hexdigest()[:16]
+    """A short hash of texts, labels (lists, arrays, tensors), numbers or a model's weights,
+    for cache keys: ``cache.key(*parts, length=16)``."""
+    return cache.key(*parts, length=16)
 
 
 def check_labels_fit(model: Any, *splits: Any) -> None:

@@ -18,8 +18,8 @@ Checkpoint cache: with ``cache="name"`` and ``settings={...}`` (every choice tha
 the result: sizes, learning rate, epochs, seed, data), the trained weights and history are
 stored in ``config.cache_dir("checkpoints")/<name>-<hash>/``; a second call with the same
 settings and the same model shape loads them instead of training, and says so. Weights
-are written with ``safetensors`` (no pickle), every file through a temporary file and
-``os.replace``.
+are written with ``safetensors`` (no pickle), into a folder written aside and renamed into
+place (``cache.write_folder``), so no reader ever finds half a checkpoint.
 
 Example::
 
@@ -41,7 +41,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import time
@@ -52,8 +51,7 @@ from typing import Any, Callable, Iterable, Iterator, Literal, Mapping
 import torch
 from torch import Tensor, nn
 
-from textft_lib import config
-from textft_lib.data import atomic_write
+from textft_lib import cache, config
 
 LossFn = Callable[[nn.Module, Any], "Tensor | tuple[Tensor, Mapping[str, float]]"]
 EvaluateFn = Callable[[nn.Module, Iterable], Mapping[str, float]]
@@ -278,47 +276,25 @@ def _model_signature(model: nn.Module) -> list[str]:
     return [type(model).__name__] + [f"{k}:{tuple(v.shape)}" for k, v in sorted(model.state_dict().items())]
 
 
-def json_default(value: Any) -> Any:
-    """The ``default=`` of ``json.dumps`` for cache keys: a tensor or NumPy array becomes its
-    dtype, shape and the SHA-256 of its bytes (``str()`` abbreviates arrays of more than
-    1000 elements, so two different arrays would give the same key); anything else ``str()``.
-    """
-    import numpy as np
-
-    if isinstance(value, Tensor):
-        value = value.detach().cpu().contiguous()
-        data = value.reshape(-1).view(torch.uint8).numpy().tobytes()
-    elif isinstance(value, np.ndarray) and value.dtype != object:
-        data = np.ascontiguousarray(value).tobytes()
-    elif isinstance(value, np.ndarray):
-        return value.tolist()   # Python objects: JSON (and this function) handle each element
-    else:
-        return str(value)
-    return {"dtype": str(value.dtype), "shape": list(value.shape), "sha256": hashlib.sha256(data).hexdigest()}
-
-
 def cache_path(name: str, settings: Mapping[str, Any], model: nn.Module) -> Path:
     """The folder ``config.cache_dir("checkpoints")/<name>-<hash>`` for these settings and
     this model shape (parameter names and shapes are part of the hash)."""
     if not name or any(c in name for c in "/\\") or name.startswith("."):
         raise ValueError(f"cache name must be a plain name like 'seq2seq_dates', got {name!r}")
-    payload = json.dumps({"settings": settings, "model": _model_signature(model)}, sort_keys=True,
-                         default=json_default)
-    digest = hashlib.sha256(payload.encode()).hexdigest()[:12]
-    return config.cache_dir("checkpoints") / f"{name}-{digest}"
+    return config.cache_dir("checkpoints") / f"{name}-{cache.key({'settings': settings, 'model': _model_signature(model)})}"
 
 
 def save_checkpoint(folder: Path, model: nn.Module, history: History, settings: Mapping[str, Any]) -> None:
-    """Write ``model.safetensors``, ``settings.json`` and, last, ``history.json`` (its
-    presence marks a complete checkpoint)."""
+    """Write ``model.safetensors``, ``settings.json`` and ``history.json`` into ``folder``,
+    atomically (``cache.write_folder``)."""
     from safetensors.torch import save_model
 
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / "model.safetensors", lambda p: save_model(model, str(p)))
-    text = json.dumps(dict(settings), indent=2, sort_keys=True, default=str)
-    atomic_write(folder / "settings.json", lambda p: p.write_text(text))
-    hist = json.dumps(history.to_dict())
-    atomic_write(folder / "history.json", lambda p: p.write_text(hist))
+    def write(tmp: Path) -> None:
+        save_model(model, str(tmp / "model.safetensors"))
+        (tmp / "settings.json").write_text(json.dumps(dict(settings), indent=2, sort_keys=True, default=str))
+        (tmp / "history.json").write_text(json.dumps(history.to_dict()))
+
+    cache.write_folder(folder, write)
 
 
 def load_checkpoint(folder: Path, model: nn.Module) -> History:

@@ -23,7 +23,6 @@ non-zero co-occurrence entries.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from textft_lib import config
-from textft_lib.data import atomic_write
+from textft_lib.cache import atomic_write, key
 
 if TYPE_CHECKING:  # heavy imports only for type checkers
     import numpy as np
@@ -837,9 +836,8 @@ def glove_settings(quick: bool | None = None, **overrides: Any) -> dict[str, Any
 
 
 def _course_glove_paths(settings: dict[str, Any]) -> tuple[Path, Path, Path]:
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    folder = config.cache_dir("vectors")
-    return folder / f"glove-{key}.npy", folder / f"glove-{key}.vocab.txt", folder / f"glove-{key}.json"
+    name, folder = f"glove-{key(settings)}", config.cache_dir("vectors")
+    return folder / f"{name}.npy", folder / f"{name}.vocab.txt", folder / f"{name}.json"
 
 
 def course_glove_info(*, quick: bool | None = None, **overrides: Any) -> dict[str, Any]:

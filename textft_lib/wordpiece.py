@@ -20,13 +20,11 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from textft_lib import config
+from textft_lib import cache, config
 
 #: BERT's special tokens, in the order of their ids (0..4).
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -140,40 +138,12 @@ def course_tokenizer(vocab_size: int = 8000, *, corpus: str = "wiki_sample", hel
             settings[name] = value
     if corpus != "wiki_sample":          # the Wikipedia sample keeps the key it always had
         settings["corpus"] = corpus
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    folder = config.cache_dir("bert") / f"wordpiece-{vocab_size}-{key}"
+    folder = config.cache_dir("bert") / f"wordpiece-{vocab_size}-{cache.key(settings)}"
     if not (folder / "tokenizer.json").exists():
         train_texts, _ = corpora.training_split(corpus, held_out_fraction=held_out_fraction, seed=seed,
                                                 max_words=max_words, limit=limit)
         tok = train_wordpiece(train_texts, vocab_size, model_max_length=model_max_length)
-        atomic_folder(folder, lambda tmp: save_tokenizer(tok, tmp))
+        cache.write_folder(folder, lambda tmp: save_tokenizer(tok, tmp))
     return load_tokenizer(folder)
 
 
-def atomic_folder(folder: Path, write: Any) -> Path:
-    """Call ``write(tmp)`` on a temporary sibling folder, then rename it to ``folder``.
-
-    A crash half-way never leaves a half-written folder where a cache lookup would
-    find it; an older folder of the same name is replaced. The old folder is renamed
-    aside before the new one takes its place, so a reader (another process using the same
-    cache) finds a complete folder at every moment but for the instant between two renames.
-    """
-    import shutil
-    import tempfile
-
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".part"))
-    old = None
-    try:
-        write(tmp)
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".old"))
-            folder.replace(old / "previous")
-        tmp.replace(folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    return folder

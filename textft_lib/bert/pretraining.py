@@ -150,17 +150,15 @@ def prepare_data(settings: PretrainConfig) -> PretrainData:
     tokenizer (cutting ten million words takes about half a minute). The held-out blocks
     are capped at ``settings.max_eval_blocks`` (an evenly spaced subset) to keep evaluations
     short."""
-    import hashlib
     import io
-    import json
 
-    from textft_lib import config, data, wordpiece
+    from textft_lib import cache, config, wordpiece
 
     source = {"corpus": settings.corpus, "held_out_fraction": settings.held_out_fraction, "seed": settings.seed,
               "limit": settings.limit_documents, "max_words": settings.max_words}     # what the texts depend on
     tokenizer = wordpiece.course_tokenizer(settings.vocab_size, model_max_length=settings.block_size, **source)
-    key = hashlib.sha256(json.dumps({**source, "vocab": sorted(tokenizer.get_vocab().items()),
-                                     "block_size": settings.block_size, "version": 1}).encode()).hexdigest()[:12]
+    key = cache.key({**source, "vocab": sorted(tokenizer.get_vocab().items()), "block_size": settings.block_size,
+                     "version": 1})
     path = config.cache_dir("bert") / f"blocks-{settings.corpus}-{key}.pt"
     if path.exists():
         stored = torch.load(path, weights_only=True)
@@ -171,7 +169,7 @@ def prepare_data(settings: PretrainConfig) -> PretrainData:
         small = torch.int16 if len(tokenizer) <= torch.iinfo(torch.int16).max else torch.int32   # a quarter the disk
         buffer = io.BytesIO()
         torch.save({"train": train_blocks.to(small), "held_out": held.to(small)}, buffer)
-        data.atomic_write_bytes(path, buffer.getvalue())
+        cache.atomic_write_bytes(path, buffer.getvalue())
     return PretrainData(tokenizer, train_blocks.long(), evenly_spaced(held.long(), settings.max_eval_blocks))
 
 
@@ -313,16 +311,12 @@ def course_bert(settings: PretrainConfig | None = None, *, device: Any = None, p
         model, tokenizer = load_pretrained(folder)             # ours
         hf = transformers.AutoModelForMaskedLM.from_pretrained(folder)   # or transformers'
     """
-    import hashlib
-    import json
-
-    from textft_lib import config, wordpiece
+    from textft_lib import cache, config
 
     if device is None:
         device = config.get_device()
     settings = settings or lesson_settings(device)
-    key = hashlib.sha256(json.dumps(settings.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
-    folder = config.cache_dir("bert") / f"course-bert-{key}"
+    folder = config.cache_dir("bert") / f"course-bert-{cache.key(settings.as_dict())}"
     if (folder / "pretraining.json").exists():
         return folder
     data = prepare_data(settings)
@@ -330,10 +324,6 @@ def course_bert(settings: PretrainConfig | None = None, *, device: Any = None, p
     model = new_model(settings, data)
     history = pretrain(model, data, settings, device=device, progress=progress, verbose=verbose)
     record = {"settings": settings.as_dict(), "history": history.to_dict()}
-
-    def write(tmp: Path) -> None:
-        save_pretrained(model.cpu(), data.tokenizer, tmp)
-        (tmp / "pretraining.json").write_text(json.dumps(record, indent=1, default=str))
-
-    wordpiece.atomic_folder(folder, write)
+    cache.write_folder(folder, lambda tmp: save_pretrained(model.cpu(), data.tokenizer, tmp), record=record,
+                       record_name="pretraining.json")
     return folder
