@@ -317,6 +317,122 @@ def _improved(value: float, best: float | None, mode: str) -> bool:
     return value < best if mode == "min" else value > best
 
 
+def _check_fit(epochs: int | None, max_steps: int | None, mode: str, patience: int | None, val_loader: Any,
+               cache: str | None, settings: Any) -> None:
+    if epochs is None and max_steps is None:
+        raise ValueError("give epochs, max_steps, or both")
+    if epochs is not None and epochs < 1 or max_steps is not None and max_steps < 1:
+        raise ValueError(f"epochs and max_steps must be positive, got epochs={epochs}, max_steps={max_steps}")
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    if patience is not None and val_loader is None:
+        raise ValueError("early stopping (patience) needs a val_loader to watch")
+    if cache is not None and settings is None:
+        raise ValueError("a cache name needs the settings that define the run (settings={...})")
+
+
+def _cached_history(folder: Path | None, model: nn.Module, verbose: bool) -> History | None:
+    """The history of a complete checkpoint in ``folder``, its weights loaded into ``model``; else None."""
+    if folder is None or not (folder / "history.json").exists():
+        return None
+    history = load_checkpoint(folder, model)
+    history.from_cache = True
+    if verbose:
+        print(f"loaded cached result from {folder} (trained in {history.seconds:.0f} s; "
+              f"pass retrain=True or delete the folder to train again)")
+    return history
+
+
+def _progress_bar(train_loader: Iterable, epochs: int | None, max_steps: int | None, progress: bool) -> Any:
+    """A tqdm bar over the optimizer steps (its total when the loader has a length), or None."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    try:
+        per_epoch = len(train_loader)  # type: ignore[arg-type]
+    except TypeError:
+        per_epoch = None
+    total = max_steps if epochs is None else (per_epoch * epochs if per_epoch is not None else None)
+    if max_steps is not None and total is not None:
+        total = min(total, max_steps)
+    return tqdm(total=total, desc="training", unit="step", leave=False)
+
+
+class _Best:
+    """The best evaluation so far of ``monitor``: its weights (copied to the CPU) and how many
+    evaluations have passed without improving on it."""
+
+    def __init__(self, monitor: str, mode: str, patience: int | None) -> None:
+        self.monitor, self.mode, self.patience = monitor, mode, patience
+        self.value: float | None = None
+        self.state: dict[str, Tensor] | None = None
+        self.bad = 0
+
+    def update(self, row: dict[str, float], model: nn.Module, history: History) -> bool:
+        """Take one evaluation's ``row``; True when ``patience`` evaluations passed without a gain."""
+        if self.monitor not in row:
+            raise KeyError(f"monitor={self.monitor!r} is not among the evaluation's results {sorted(row)}")
+        if _improved(row[self.monitor], self.value, self.mode):
+            self.value, self.bad = row[self.monitor], 0
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            history.best = dict(row)
+        else:
+            self.bad += 1
+        return self.patience is not None and self.bad >= self.patience
+
+
+def _evaluation(row: dict[str, float], model: nn.Module, val_loader: Iterable | None, evaluate_fn: EvaluateFn,
+                best: _Best, history: History, verbose: bool) -> bool:
+    """Complete ``row`` (step, epoch, train_loss) with the validation metrics, track the best,
+    append it to ``history.evals``; True when early stopping says stop."""
+    stop = False
+    if val_loader is not None:
+        with evaluating(model), torch.no_grad():
+            metrics = evaluate_fn(model, val_loader)
+        row.update({(k if k.startswith("val_") else f"val_{k}"): float(v) for k, v in metrics.items()})
+        stop = best.update(row, model, history)
+    history.evals.append(row)
+    if verbose:
+        shown = " | ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("step", "epoch"))
+        mark = " *" if history.best is not None and history.best["step"] == row["step"] else ""
+        print(f"epoch {row['epoch']} step {row['step']}: {shown}{mark}")
+    return stop
+
+
+def optimizer_step(model: nn.Module, batch: Any, loss_fn: LossFn, optimizer: torch.optim.Optimizer, *,
+                   scheduler: Any = None, scaler: Any = None, grad_clip: float | None = 1.0,
+                   amp_dtype: torch.dtype | None = None, step: int = 0) -> dict[str, float]:
+    """One training step on one batch already on the model's device: the loss, its gradient
+    (scaled under fp16), clipping to ``grad_clip``, the optimizer's step, then the
+    scheduler's. Returns the step's record: ``loss``, ``lr`` (before the scheduler moved it),
+    ``grad_norm`` (before clipping) and ``loss_fn``'s metrics. ``step`` (the steps done so
+    far) only names the step in the error a non-finite loss raises."""
+    device = next(model.parameters()).device
+    with _autocast(device, amp_dtype):
+        loss, metrics = _split_loss(loss_fn(model, batch))
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"the loss is {loss.detach().item()} at step {step + 1}: lower the learning "
+                                 "rate, check the inputs, or clip the gradients")
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+    norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip is not None else float("inf"))
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    lr_now = optimizer.param_groups[0]["lr"]
+    if scheduler is not None:
+        scheduler.step()
+    return {"loss": loss.detach().item(), "lr": lr_now, "grad_norm": float(norm), **metrics}
+
+
 def fit(model: nn.Module, train_loader: Iterable, *, loss_fn: LossFn,
         optimizer: torch.optim.Optimizer | None = None, lr: float = 1e-3, weight_decay: float = 0.01,
         scheduler: Any = None, epochs: int | None = 1, max_steps: int | None = None,
@@ -349,27 +465,79 @@ def fit(model: nn.Module, train_loader: Iterable, *, loss_fn: LossFn,
 
     Returns the ``History``; the model holds the final (or best) weights, on ``device``.
     """
-    if epochs is None and max_steps is None:
-        raise ValueError("give epochs, max_steps, or both")
-    if epochs is not None and epochs < 1 or max_steps is not None and max_steps < 1:
-        raise ValueError(f"epochs and max_steps must be positive, got epochs={epochs}, max_steps={max_steps}")
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-    if patience is not None and val_loader is None:
-        raise ValueError("early stopping (patience) needs a val_loader to watch")
-    if cache is not None and settings is None:
-        raise ValueError("a cache name needs the settings that define the run (settings={...})")
+    # The course's one training loop, read in lesson 05: its length is the loop itself; the
+    # step, the evaluation, the best-weights tracking and the checkpoint cache are helpers.
+    _check_fit(epochs, max_steps, mode, patience, val_loader, cache, settings)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
-
     folder = cache_path(cache, settings, model) if cache is not None else None
-    if folder is not None and not retrain and (folder / "history.json").exists():
-        history = load_checkpoint(folder, model)
-        history.from_cache = True
+    cached = None if retrain else _cached_history(folder, model, verbose)
+    if cached is not None:
+        return cached
+
+    amp_dtype = resolve_amp(amp, device)
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    if optimizer is None:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    evaluate_fn = evaluate_fn or (lambda m, loader: evaluate_loss(m, loader, loss_fn, device=device, amp=amp))
+    history, best = History(monitor=monitor, mode=mode), _Best(monitor, mode, patience)
+    step, epoch, since_eval = 0, 0, []
+    start = time.perf_counter()
+    bar = _progress_bar(train_loader, epochs, max_steps, progress)
+
+    def run_evaluation() -> bool:
+        """Evaluate, record, track the best; True when training should stop."""
+        nonlocal since_eval
+        row = {"step": step, "epoch": epoch}
+        if since_eval:
+            row["train_loss"] = sum(since_eval) / len(since_eval)
+        since_eval = []
+        return _evaluation(row, model, val_loader, evaluate_fn, best, history, verbose)
+
+    model.train()
+    stop = False
+    while not stop and (epochs is None or epoch < epochs):
+        epoch += 1
+        evaluated_at, epoch_start = -1, step
+        for batch in train_loader:
+            record = optimizer_step(model, move_to(batch, device), loss_fn, optimizer, scheduler=scheduler,
+                                    scaler=scaler, grad_clip=grad_clip, amp_dtype=amp_dtype, step=step)
+            step += 1
+            since_eval.append(record["loss"])
+            history.steps.append({"step": step, "epoch": epoch, **record})
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{record['loss']:.4f}")
+            if eval_every and step % eval_every == 0:
+                evaluated_at = step
+                if run_evaluation():
+                    stop = history.stopped_early = True
+                    break
+            if max_steps is not None and step >= max_steps:
+                stop = True
+                break
+        if step == epoch_start:  # checked every epoch: a generator is used up after its first pass
+            hint = "" if epoch == 1 else (
+                f" in epoch {epoch}, after {step} steps in the epochs before: a generator or iterator is used "
+                "up after one pass; pass a DataLoader or a list, not a generator, for several epochs")
+            raise ValueError("the training loader yielded no batch" + hint)
+        if evaluated_at != step and not history.stopped_early and run_evaluation():
+            stop = history.stopped_early = True
+    if bar is not None:
+        bar.close()
+
+    if restore_best and best.state is not None:
+        model.load_state_dict(best.state)
+    history.seconds = time.perf_counter() - start
+    if verbose and history.stopped_early:
+        print(f"stopped early: {monitor} did not improve for {patience} evaluations")
+    if verbose and restore_best and history.best is not None:
+        print(f"restored the weights of step {history.best['step']} ({monitor} {history.best[monitor]:.4g})")
+    if folder is not None:
+        save_checkpoint(folder, model, history, settings)
         if verbose:
-            print(f"loaded cached result from {folder} (trained in {history.seconds:.0f} s; "
-                  f"pass retrain=True or delete the folder to train again)")
-        return history
+            print(f"saved to {folder}")
+    return history
 
     amp_dtype = resolve_amp(amp, device)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
