@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from textft_lib import bert, cache
+from textft_lib import bert, cache, config
 
 
 @dataclass(frozen=True)
@@ -106,8 +106,6 @@ def adapt_pretraining(folder: str | Path, texts: Sequence[str], settings: AdaptC
     folder instead. ``adaptation.json`` in it holds the settings and the held-out MLM loss
     before and after (``loss_before``, ``loss_after``) with the training history.
     """
-    from textft_lib import config
-
     folder = Path(folder)
     settings = settings or AdaptConfig()
     if not (folder / "model.safetensors").exists():

@@ -42,6 +42,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import regex
+from tqdm.auto import tqdm
 
 __all__ = ["SPLIT_PATTERN", "BPETokenizer", "pretokenize", "merge_pair", "most_frequent_pair"]
 
@@ -202,8 +203,6 @@ class BPETokenizer:
         vocab = {i: bytes([i]) for i in range(256)}
         bar = None
         if progress:
-            from tqdm.auto import tqdm
-
             bar = tqdm(total=num_merges, desc="BPE merges", unit="merge")
         while len(merges) < num_merges:
             # 3. the most frequent pair that is still current

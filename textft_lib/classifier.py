@@ -28,11 +28,13 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
+from safetensors.torch import load_model, save_model
 from torch import nn
 
-from textft_lib import config
+from textft_lib import bert, config
 from textft_lib.encoding import TruncationWarning, check_texts, encode_texts
 from textft_lib.train import evaluating
+from textft_lib.transformer import attention_mask_to_bool, masked_mean
 from textft_lib.metrics import (as_label_names, check_int, check_number, classification_report,
                                 expected_calibration_error, softmax)
 
@@ -255,8 +257,6 @@ class Classifier:
             meta["weights"] = "transformers"
             meta["transformers"] = {"loads": True, "class": type(hf).__name__}
         else:
-            from safetensors.torch import save_model
-
             (folder / TRANSFORMERS_CONFIG_FILE).unlink(missing_ok=True)
             save_model(self.model, str(folder / WEIGHTS_FILE))
             meta["weights"] = "textft"
@@ -295,8 +295,6 @@ class Classifier:
                 raise ValueError(f"{folder}: the transformers weights do not match the BertClassifier "
                                  f"described in {CLASSIFIER_FILE}")
         elif meta["kind"] == "textft-bert":       # our parameter names (mean pooling, or an older save)
-            from safetensors.torch import load_model
-
             model = BertClassifier.from_config(meta["model_config"])
             load_model(model, str(folder / WEIGHTS_FILE))
         elif meta["kind"] == "transformers":
@@ -350,8 +348,6 @@ def pool(hidden: Any, attention_mask: Any = None, how: str = "cls") -> Any:
     if attention_mask.shape != hidden.shape[:2]:
         raise ValueError(f"attention_mask must be (batch, length) = {tuple(hidden.shape[:2])}, "
                          f"got {tuple(attention_mask.shape)}")
-    from textft_lib.transformer import attention_mask_to_bool, masked_mean
-
     return masked_mean(hidden, attention_mask_to_bool(attention_mask))   # lesson 05's padding-aware mean
 
 
@@ -379,8 +375,6 @@ class BertClassifier(nn.Module):
     """
 
     def __init__(self, config: Any, num_classes: int, *, dropout: float | None = None, pooling: str = "cls"):
-        from textft_lib import bert
-
         super().__init__()
         num_classes = check_int(num_classes, "num_classes")
         if num_classes < 2:
@@ -425,8 +419,6 @@ class BertClassifier(nn.Module):
         the pretraining dropout rate in the encoder and sets the head's."""
         from dataclasses import replace
 
-        from textft_lib import bert
-
         mlm, tokenizer = bert.load_pretrained(folder)
         cfg = mlm.config if dropout is None else replace(mlm.config, hidden_dropout_prob=dropout)
         model = cls(cfg, num_classes, dropout=dropout, pooling=pooling)
@@ -447,8 +439,6 @@ class BertClassifier(nn.Module):
             hf.save_pretrained("folder")          # AutoModelForSequenceClassification loads it
         """
         from transformers import BertForSequenceClassification
-
-        from textft_lib import bert
 
         if self.pooling != "cls":
             raise ValueError(f"a BertClassifier with pooling={self.pooling!r} cannot become a transformers model: "
@@ -476,8 +466,6 @@ class BertClassifier(nn.Module):
     @classmethod
     def from_transformers(cls, hf_model: Any) -> "BertClassifier":
         """A copy of a ``transformers.BertForSequenceClassification`` (same logits)."""
-        from textft_lib import bert
-
         model = cls(bert.BertConfig.from_hf(hf_model.config), hf_model.config.num_labels,
                     dropout=getattr(hf_model.config, "classifier_dropout", None))
         state = {}

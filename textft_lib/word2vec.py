@@ -31,8 +31,10 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch.nn import functional as F
+from tqdm.auto import tqdm
 
 from textft_lib.checks import check_int, check_number
+from textft_lib.vectors import keep_probabilities
 
 
 def _check_ids(ids: Sequence[np.ndarray], vocab_size: int | None = None) -> list[np.ndarray]:
@@ -167,10 +169,6 @@ def train_sgns(ids: Sequence[np.ndarray], counts: Sequence[int], *, dim: int = 1
         >>> result.vectors.shape, result.losses[-1] < result.losses[0]
         ((V, 50), True)
     """
-    from tqdm.auto import tqdm
-
-    from textft_lib.vectors import keep_probabilities
-
     noise = noise_distribution(counts)
     V = len(noise)
     docs = _check_ids(ids, V)

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from textft_lib import wordpiece
 from textft_lib.bert.model import BertConfig, BertForMLM
 
 
@@ -108,7 +109,7 @@ def to_transformers(model: Any, attn_implementation: str = "sdpa") -> Any:
     """
     from transformers import BertForMaskedLM
 
-    from textft_lib.classifier import BertClassifier
+    from textft_lib.classifier import BertClassifier   # here, not at the top: classifier imports bert
 
     if isinstance(model, BertClassifier):
         return model.to_transformers(attn_implementation)
@@ -159,8 +160,6 @@ def save_pretrained(model: BertForMLM, tokenizer: Any, folder: str | Path) -> Pa
     ``model.safetensors``, tokenizer files), so that
     ``AutoModelForMaskedLM.from_pretrained(folder)`` and ``AutoTokenizer.from_pretrained(folder)``
     load them."""
-    from textft_lib import wordpiece
-
     check_tokenizer(model, tokenizer)
     folder = Path(folder)
     to_transformers(model).cpu().save_pretrained(folder)
@@ -174,8 +173,6 @@ def load_pretrained(folder: str | Path) -> tuple[BertForMLM, Any]:
     """Read a folder written by ``save_pretrained`` (or any local BERT MLM checkpoint) into
     ``(BertForMLM, tokenizer)``, offline."""
     from transformers import AutoModelForMaskedLM
-
-    from textft_lib import wordpiece
 
     folder = Path(folder)
     if not (folder / "config.json").exists():

@@ -19,6 +19,8 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
+from textft_lib import cache, config, corpus, train, wordpiece
+from textft_lib.corpus import CORPORA
 from textft_lib.bert.convert import check_tokenizer, save_pretrained
 from textft_lib.bert.head_start import init_offset_heads, init_output_bias
 from textft_lib.bert.mlm import MLMCollator, evaluate_mlm, make_blocks, unigram_baseline, unigram_log_probs
@@ -67,8 +69,6 @@ class PretrainConfig:
     init: str = "bert"
 
     def __post_init__(self) -> None:
-        from textft_lib.corpus import CORPORA
-
         if self.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.corpus not in CORPORA:
@@ -113,16 +113,12 @@ LESSON_GPU = replace(LESSON_FULL, max_steps=24_000, eval_every=1000)
 def lesson_settings(device: Any = "cpu") -> PretrainConfig:
     """``LESSON_QUICK`` in quick mode (``TEXTFT_QUICK=1``), else ``LESSON_FULL``, or on a CUDA
     ``device`` ``LESSON_GPU`` (a GPU's budget: bf16 or fp16 autocast, eight times the steps)."""
-    from textft_lib import config
-
     full = LESSON_GPU if torch.device(device).type == "cuda" else LESSON_FULL
     return config.pick(full=full, quick=LESSON_QUICK)
 
 
 def head_start_settings() -> PretrainConfig:
     """``HEAD_START_QUICK`` in quick mode, else ``HEAD_START_FULL`` (appendices A1 and A2)."""
-    from textft_lib import config
-
     return config.pick(full=HEAD_START_FULL, quick=HEAD_START_QUICK)
 
 
@@ -138,8 +134,6 @@ class PretrainData:
 def training_texts(settings: PretrainConfig) -> tuple[list[str], list[str]]:
     """``(train_texts, held_out_texts)`` of ``settings.corpus``, split by whole document as the
     settings say (``corpus.training_split``): the texts ``prepare_data`` cuts into blocks."""
-    from textft_lib import corpus
-
     return corpus.training_split(settings.corpus, held_out_fraction=settings.held_out_fraction, seed=settings.seed,
                                  max_words=settings.max_words, limit=settings.limit_documents)
 
@@ -151,8 +145,6 @@ def prepare_data(settings: PretrainConfig) -> PretrainData:
     are capped at ``settings.max_eval_blocks`` (an evenly spaced subset) to keep evaluations
     short."""
     import io
-
-    from textft_lib import cache, config, wordpiece
 
     source = {"corpus": settings.corpus, "held_out_fraction": settings.held_out_fraction, "seed": settings.seed,
               "limit": settings.limit_documents, "max_words": settings.max_words}     # what the texts depend on
@@ -256,8 +248,6 @@ def pretrain(model: BertForMLM, data: PretrainData, settings: PretrainConfig, *,
     """
     from torch.utils.data import DataLoader
 
-    from textft_lib import train
-
     rank, world = shard
     if not (isinstance(world, int) and isinstance(rank, int) and world >= 1 and 0 <= rank < world):
         raise ValueError(f"shard must be (rank, world) with 0 <= rank < world, got {shard!r}")
@@ -311,8 +301,6 @@ def course_bert(settings: PretrainConfig | None = None, *, device: Any = None, p
         model, tokenizer = load_pretrained(folder)             # ours
         hf = transformers.AutoModelForMaskedLM.from_pretrained(folder)   # or transformers'
     """
-    from textft_lib import cache, config
-
     if device is None:
         device = config.get_device()
     settings = settings or lesson_settings(device)
