@@ -59,7 +59,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
-import importlib.metadata
 import json
 import math
 import platform
@@ -128,17 +127,6 @@ def choose_sizes(gpu: bool, quick: bool, tiny: bool) -> Sizes:
 
 # ------------------------------------------------------------------------ the report
 
-def package_versions() -> dict[str, str]:
-    """Versions of the packages this benchmark uses, read without importing gensim & co."""
-    out = {"python": platform.python_version(), "torch": torch.__version__}
-    for name in ("triton", "numpy", "flash_attn"):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "missing"
-    return out
-
-
 class Report:
     """The benchmark's JSON, rewritten atomically at ``path`` after every change.
 
@@ -153,7 +141,7 @@ class Report:
         self.path = Path(path)
         self.started = time.perf_counter()
         self.data: dict[str, Any] = {
-            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "versions": package_versions(),
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "versions": config.versions("flash_attn"),
             **header, "status": "running", "partial": True, "elapsed_s": 0.0,
             "matmul": None, "correctness": [], "errors_vs_reference": [], "results": [], "section_errors": []}
         self.write()

@@ -15,7 +15,7 @@ functions that need it.
 
 from __future__ import annotations
 
-import importlib
+import importlib.metadata
 import os
 import platform
 import random
@@ -223,14 +223,19 @@ def seed_everything(seed: int = 0) -> None:
         pass
 
 
-def versions() -> dict[str, str]:
-    """Installed versions of the course's packages (``"missing"`` when absent)."""
+#: The distribution that installs each of ``COURSE_PACKAGES`` where its name differs.
+_DISTRIBUTIONS = {"sklearn": "scikit-learn"}
+
+
+def versions(*extra: str) -> dict[str, str]:
+    """Installed versions of the course's packages and of ``extra`` ones (``"missing"`` when
+    absent), read from the installed metadata: nothing is imported, so this is quick and
+    works where a package is installed but cannot import (no GPU for a CUDA build)."""
     out = {"python": platform.python_version()}
-    for name in COURSE_PACKAGES:
+    for name in (*COURSE_PACKAGES, *extra):
         try:
-            mod = importlib.import_module(name)
-            out[name] = getattr(mod, "__version__", "?")
-        except Exception:  # an import can fail in odd ways (e.g. a broken CUDA setup)
+            out[name] = importlib.metadata.version(_DISTRIBUTIONS.get(name, name))
+        except importlib.metadata.PackageNotFoundError:
             out[name] = "missing"
     return out
 
