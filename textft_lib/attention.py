@@ -355,7 +355,9 @@ class MultiHeadAttention(nn.Module):
       (self-attention); pass ``key`` (and ``value``) for cross-attention;
     - key_padding_mask ``(B, Lk)`` bool, True = real token;
     - returns ``(B, Lq, d_model)``, or ``(out, weights)`` with weights ``(B, H, Lq, Lk)``
-      (before dropout) when ``need_weights=True`` (computed on the reference path).
+      (before dropout) when ``need_weights=True`` (computed on the reference path);
+    - ``kv_cache`` (a ``gpt.LayerCache``): the keys and values of earlier positions are
+      kept and reused, so a decoder generating text computes each position's only once.
 
     Dropout (``dropout``) acts on the attention probabilities in training mode only.
 
@@ -396,7 +398,8 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, query: Tensor, key: Tensor | None = None, value: Tensor | None = None, *,
                 key_padding_mask: Tensor | None = None, causal: bool = False,
-                need_weights: bool = False, backend: str = "auto") -> Tensor | tuple[Tensor, Tensor]:
+                need_weights: bool = False, backend: str = "auto",
+                kv_cache: Any = None) -> Tensor | tuple[Tensor, Tensor]:
         key = query if key is None else key
         value = key if value is None else value
         for name, t in (("query", query), ("key", key), ("value", value)):
@@ -413,6 +416,12 @@ class MultiHeadAttention(nn.Module):
         q = self.split_heads(self.q_proj(query))                          # (B, H, Lq, Dh)
         k = self.split_heads(self.k_proj(key))                            # (B, H, Lk, Dh)
         v = self.split_heads(self.v_proj(value))                          # (B, H, Lk, Dh)
+        if kv_cache is not None:                  # self-attention while generating (gpt.LayerCache)
+            if kv_cache.length and q.shape[2] > 1:
+                raise ValueError(f"a key/value cache that already holds {kv_cache.length} positions takes one "
+                                 f"new token at a time, got {q.shape[2]}")
+            k, v = kv_cache.update(k, v)                                  # (B, H, past + Lk, Dh)
+            causal = causal and q.shape[2] > 1    # one new token may see every cached position
         weights = None
         if need_weights:
             out, weights = reference_attention(q, k, v, key_padding_mask=key_padding_mask, causal=causal,

@@ -227,7 +227,8 @@ class TransformerEncoderLayer(nn.Module):
     ``norm1``, ``norm2``, ``dropout``, ``dropout1``, ``dropout2``.
 
     ``forward(x (B, L, d_model), *, key_padding_mask=None (B, L) bool True = real,
-    causal=False) -> (B, L, d_model)``. Example::
+    causal=False, kv_cache=None) -> (B, L, d_model)``; ``kv_cache`` is passed on to
+    ``self_attn`` (a decoder-only model generating text, lesson 08). Example::
 
         layer = TransformerEncoderLayer(64, 4, 256, dropout=0.0)
         y = layer(torch.randn(2, 5, 64))            # (2, 5, 64)
@@ -250,21 +251,22 @@ class TransformerEncoderLayer(nn.Module):
         self.dropout1 = nn.Dropout(dropout)   # on the attention sub-layer's output
         self.dropout2 = nn.Dropout(dropout)   # on the feed-forward sub-layer's output
 
-    def _sa(self, x: Tensor, key_padding_mask: Tensor | None, causal: bool) -> Tensor:
-        return self.dropout1(self.self_attn(x, key_padding_mask=key_padding_mask, causal=causal))
+    def _sa(self, x: Tensor, key_padding_mask: Tensor | None, causal: bool, kv_cache: Any = None) -> Tensor:
+        return self.dropout1(self.self_attn(x, key_padding_mask=key_padding_mask, causal=causal, kv_cache=kv_cache))
 
     def _ff(self, x: Tensor) -> Tensor:
         act = _ACTIVATIONS[self.activation]
         return self.dropout2(self.linear2(self.dropout(act(self.linear1(x)))))
 
-    def forward(self, x: Tensor, *, key_padding_mask: Tensor | None = None, causal: bool = False) -> Tensor:
+    def forward(self, x: Tensor, *, key_padding_mask: Tensor | None = None, causal: bool = False,
+                kv_cache: Any = None) -> Tensor:
         _check_input(x, self.d_model)
         _check_mask(key_padding_mask, x.shape[0], x.shape[1], "key_padding_mask")
         if self.norm_first:
-            x = x + self._sa(self.norm1(x), key_padding_mask, causal)
+            x = x + self._sa(self.norm1(x), key_padding_mask, causal, kv_cache)
             x = x + self._ff(self.norm2(x))
         else:
-            x = self.norm1(x + self._sa(x, key_padding_mask, causal))
+            x = self.norm1(x + self._sa(x, key_padding_mask, causal, kv_cache))
             x = self.norm2(x + self._ff(x))
         return x
 
