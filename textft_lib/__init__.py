@@ -13,7 +13,7 @@ Modules, one job each (import the one you need; nothing heavy loads at package i
 - ``kernels``: the fused attention kernel in Triton (lesson 04)
 - ``transformer``, ``train``: the Transformer and the training loop (lesson 05)
 - ``gpt``: a decoder-only Transformer, its key/value cache, sampling, export to GPT-2
-  (lesson 08)
+  (lesson 08); ``llama``: RMSNorm, RoPE, SwiGLU, grouped-query attention, a Llama decoder
 - ``corpus``: the pretraining corpora, from the bundled Wikipedia sample to an offline mix
   of about 10 M words (lesson 06)
 - ``bert``: a package: the MLM model, masking, Hugging Face conversion, pretraining (lesson 06)
