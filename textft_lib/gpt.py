@@ -103,6 +103,18 @@ class KVCache:
         return self.layers[0].length
 
 
+def check_decoder_input(ids: Tensor, vocab_size: int, max_len: int, cache: KVCache | None) -> int:
+    """Raise a clear error unless ``ids`` is a ``(B, L)`` tensor of ids below ``vocab_size``, with
+    ``L >= 1``, that fits the context after the cached positions; return that offset."""
+    check_token_ids(ids, vocab_size)
+    if ids.ndim != 2 or ids.shape[1] == 0:
+        raise ValueError(f"ids must have shape (batch, length) with length >= 1, got {tuple(ids.shape)}")
+    offset = cache.length if cache is not None else 0
+    if offset + ids.shape[1] > max_len:
+        raise ValueError(f"{offset + ids.shape[1]} positions exceed the model's context of {max_len} tokens")
+    return offset
+
+
 class GPT(nn.Module):
     """A decoder-only Transformer over token ids. ``forward(ids (B, L), cache=None)`` returns
     next-token logits ``(B, L, vocab_size)``: position ``t`` scores the token at ``t + 1``.
@@ -140,13 +152,7 @@ class GPT(nn.Module):
         return KVCache(self.config.n_layers)
 
     def forward(self, ids: Tensor, *, cache: KVCache | None = None) -> Tensor:
-        check_token_ids(ids, self.config.vocab_size)
-        if ids.ndim != 2 or ids.shape[1] == 0:
-            raise ValueError(f"ids must have shape (batch, length) with length >= 1, got {tuple(ids.shape)}")
-        offset = cache.length if cache is not None else 0
-        if offset + ids.shape[1] > self.config.max_len:
-            raise ValueError(f"{offset + ids.shape[1]} positions exceed the model's context of "
-                             f"{self.config.max_len} tokens (max_len)")
+        offset = check_decoder_input(ids, self.config.vocab_size, self.config.max_len, cache)
         x = self.pos(self.tok(ids), offset=offset)                           # (B, L, d)
         for i, block in enumerate(self.blocks):
             x = block(x, causal=True, kv_cache=cache.layers[i] if cache is not None else None)
@@ -259,7 +265,8 @@ def to_gpt2(model: GPT) -> Any:
     hf = GPT2LMHeadModel(GPT2Config(vocab_size=c.vocab_size, n_positions=c.max_len, n_embd=c.d_model,
                                     n_layer=c.n_layers, n_head=c.n_heads, n_inner=c.ff_size,
                                     activation_function="gelu", resid_pdrop=0.0, embd_pdrop=0.0,
-                                    attn_pdrop=0.0, layer_norm_epsilon=1e-5, tie_word_embeddings=True))
+                                    attn_pdrop=0.0, layer_norm_epsilon=1e-5, tie_word_embeddings=True,
+                                    bos_token_id=None, eos_token_id=None))   # GPT-2's 50256 is not ours
     t = hf.transformer
     with torch.no_grad():
         t.wte.weight.copy_(model.tok.weight)

@@ -27,8 +27,7 @@ from torch import Tensor, nn
 
 from textft_lib.attention import attention
 from textft_lib.checks import check_int, check_number
-from textft_lib.gpt import KVCache, LayerCache
-from textft_lib.transformer import check_token_ids
+from textft_lib.gpt import KVCache, LayerCache, check_decoder_input
 
 
 @dataclass(frozen=True)
@@ -199,11 +198,7 @@ class Llama(nn.Module):
         return KVCache(self.config.n_layers)
 
     def forward(self, ids: Tensor, *, cache: KVCache | None = None) -> Tensor:
-        check_token_ids(ids, self.config.vocab_size)
-        if ids.ndim != 2 or ids.shape[1] == 0:
-            raise ValueError(f"ids must have shape (batch, length) with length >= 1, got {tuple(ids.shape)}")
-        if (cache.length if cache is not None else 0) + ids.shape[1] > self.config.max_len:
-            raise ValueError(f"the sequence exceeds the model's context of {self.config.max_len} tokens")
+        check_decoder_input(ids, self.config.vocab_size, self.config.max_len, cache)
         x = self.embed_tokens(ids)
         for i, layer in enumerate(self.layers):
             x = layer(x, cache=cache.layers[i] if cache is not None else None)
