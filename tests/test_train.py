@@ -165,3 +165,14 @@ def test_bf16_autocast_on_cpu_trains():
     hist = train.fit(_model(), _data(), loss_fn=_loss_fn, lr=0.05, epochs=1, amp="bf16", progress=False,
                      verbose=False)
     assert all(math.isfinite(s["loss"]) for s in hist.steps)
+
+
+def test_evaluate_loss_builds_no_graph_and_restores_the_mode():
+    model = torch.nn.Linear(2, 1).train()
+
+    def loss_fn(m, batch):
+        assert not torch.is_grad_enabled() and not m.training
+        return m(batch).mean()
+
+    train.evaluate_loss(model, [torch.randn(3, 2)], loss_fn)
+    assert model.training

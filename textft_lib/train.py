@@ -231,7 +231,6 @@ def _split_loss(out: Any) -> tuple[Tensor, dict[str, float]]:
     return loss, {k: float(v) for k, v in dict(metrics).items()}
 
 
-@torch.no_grad()
 @contextlib.contextmanager
 def evaluating(model: nn.Module) -> Iterator[nn.Module]:
     """Put ``model`` in eval mode (dropout off) for the block, then back in the mode it had,
@@ -250,6 +249,7 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
+@torch.no_grad()
 def evaluate_loss(model: nn.Module, loader: Iterable, loss_fn: LossFn, *, device: torch.device | None = None,
                   amp: str | bool | None = "auto") -> dict[str, float]:
     """Mean of ``loss_fn``'s loss and metrics over the batches of ``loader``, in eval mode.
