@@ -75,3 +75,11 @@ def test_bad_configs():
         llama.LlamaConfig(vocab_size=10, n_heads=4, n_kv_heads=3)
     with pytest.raises(ValueError, match="even"):
         llama.LlamaConfig(vocab_size=10, d_model=12, n_heads=4, n_kv_heads=2)
+
+
+def test_a_filled_cache_takes_one_token_at_a_time():
+    model = llama.Llama(llama.LlamaConfig(vocab_size=20, d_model=16, d_ff=24, n_layers=1, n_heads=2, n_kv_heads=1))
+    cache = model.new_cache()
+    model(torch.tensor([[1, 2, 3]]), cache=cache)
+    with pytest.raises(ValueError, match="one new token at a time"):
+        model(torch.tensor([[4, 5]]), cache=cache)

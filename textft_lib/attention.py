@@ -417,9 +417,6 @@ class MultiHeadAttention(nn.Module):
         k = self.split_heads(self.k_proj(key))                            # (B, H, Lk, Dh)
         v = self.split_heads(self.v_proj(value))                          # (B, H, Lk, Dh)
         if kv_cache is not None:                  # self-attention while generating (gpt.LayerCache)
-            if kv_cache.length and q.shape[2] > 1:
-                raise ValueError(f"a key/value cache that already holds {kv_cache.length} positions takes one "
-                                 f"new token at a time, got {q.shape[2]}")
             k, v = kv_cache.update(k, v)                                  # (B, H, past + Lk, Dh)
             causal = causal and q.shape[2] > 1    # one new token may see every cached position
         weights = None

@@ -69,7 +69,9 @@ class LayerCache:
     """The keys and values one attention layer has computed so far, ``(B, H, length, head_dim)``.
 
     ``update(k, v)`` appends the new positions' keys and values and returns all of them; the
-    attention of the new query then reads every cached position. Example::
+    attention of the new query then reads every cached position. The first update may hold a
+    whole prompt; after it, one token at a time (a longer step would need a causal mask offset
+    by the cached length). Example::
 
         cache = LayerCache()
         k_all, v_all = cache.update(k, v)        # k: (B, H, 1, Dh) -> k_all: (B, H, length + 1, Dh)
@@ -84,6 +86,9 @@ class LayerCache:
         return 0 if self.k is None else self.k.shape[2]
 
     def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        if self.length and k.shape[2] > 1:
+            raise ValueError(f"a key/value cache that already holds {self.length} positions takes one new token "
+                             f"at a time, got {k.shape[2]}")
         if self.k is None:
             self.k, self.v = k, v
         else:

@@ -146,9 +146,6 @@ class GroupedQueryAttention(nn.Module):
     def forward(self, x: Tensor, *, cache: LayerCache | None = None) -> Tensor:
         b, length, _ = x.shape
         past = cache.length if cache is not None else 0
-        if past and length > 1:
-            raise ValueError(f"a key/value cache that already holds {past} positions takes one new token "
-                             f"at a time, got {length}")
         heads = lambda t, n: t.view(b, length, n, self.head_dim).transpose(1, 2)      # noqa: E731
         q = heads(self.q_proj(x), self.n_heads)                                     # (B, H, L, Dh)
         k, v = heads(self.k_proj(x), self.n_kv_heads), heads(self.v_proj(x), self.n_kv_heads)   # (B, Hkv, L, Dh)
