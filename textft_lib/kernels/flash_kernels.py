@@ -77,8 +77,6 @@ POISON_OUTPUTS: bool = False
 #: multiply the, already slow, interpreted run time).
 INTERPRETER_CONFIG: dict[str, int] = {"BLOCK_M": 32, "BLOCK_N": 32}
 
-#: The largest head dimension the kernels accept.
-
 #: The largest batch x heads: the kernels' grids put it on CUDA's second axis (65535 at most).
 MAX_BATCH_HEADS = 65535
 
