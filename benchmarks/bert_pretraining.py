@@ -56,9 +56,9 @@ def throughput(settings: bert.PretrainConfig, data: bert.PretrainData, *, warmup
                ) -> list[dict]:
     torch.manual_seed(0)
     tok = data.tokenizer
-    cfg = settings.model_config(len(tok))
+    cfg = dataclasses.replace(settings.model, vocab_size=len(tok))
     collate = bert.MLMCollator(tok, seed=0)
-    n = settings.batch_size
+    n = settings.train.batch_size
     batches = [collate(list(data.train_blocks[i * n:(i + 1) * n])) for i in range(warmup + repeats)]
     tokens_per_batch = n * settings.block_size
     ours = bert.BertForMLM(cfg).train()
@@ -99,12 +99,14 @@ def throughput(settings: bert.PretrainConfig, data: bert.PretrainData, *, warmup
 def train_and_score(settings: bert.PretrainConfig, data: bert.PretrainData) -> dict:
     """Pretrain lesson 06's model from BERT's start on ``data`` (no cache) and score it on the
     held-out blocks against the unigram of ``data``'s own training blocks."""
-    torch.manual_seed(settings.seed)
+    t = settings.train
+    torch.manual_seed(t.seed)
     model = bert.new_model(settings, data)
-    history = bert.pretrain(model, data, settings, device="cpu", progress=False, verbose=False, cache=None)
-    return {"steps": settings.max_steps, "token_budget": settings.max_steps * settings.batch_size * settings.block_size,
-            "epochs": settings.max_steps * settings.batch_size / len(data.train_blocks),
-            **bert.score_held_out(model, data, seed=settings.seed), "training_seconds": history.seconds}
+    history = bert.pretrain(model, data, t, mlm_probability=settings.data.mlm_probability, device="cpu",
+                            progress=False, verbose=False, cache=None)
+    return {"steps": t.max_steps, "token_budget": t.max_steps * t.batch_size * settings.block_size,
+            "epochs": t.max_steps * t.batch_size / len(data.train_blocks),
+            **bert.score_held_out(model, data, seed=t.seed), "training_seconds": history.seconds}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     settings = bert.LESSON_QUICK if args.quick else bert.LESSON_FULL
     repeats = args.repeats or (3 if args.quick else 10)
-    args.budget_steps = args.budget_steps or (settings.max_steps if args.quick else 3600)
+    args.budget_steps = args.budget_steps or (settings.train.max_steps if args.quick else 3600)
     device = torch.device("cpu")
     print(f"device: {config.describe_device(device)} | settings: {'quick' if args.quick else 'full'}")
 
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
     ours_speed = rows[0]["tokens_per_s"]
 
     print(f"\n2. held-out MLM loss after {args.budget_steps} steps")
-    budget = dataclasses.replace(settings, max_steps=args.budget_steps, eval_every=args.budget_steps)
+    budget = settings.with_train(max_steps=args.budget_steps, eval_every=args.budget_steps)
     quality = train_and_score(budget, data)
     reduction = quality["loss_reduction_vs_unigram"]
     print(f"\n{'':<34}{'loss (nats)':>12}{'accuracy':>10}")

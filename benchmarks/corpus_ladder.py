@@ -64,14 +64,15 @@ def pretrain_rung(settings: bert.PretrainConfig, data: bert.PretrainData, steps:
                   ) -> tuple[bert.BertForMLM, float]:
     """Lesson 06's model trained ``steps`` steps on ``data`` from BERT's start, and the seconds
     it took; the whole corpus at lesson 06's steps is lesson 06's cached model itself."""
-    if whole and steps == settings.max_steps:
+    if whole and steps == settings.train.max_steps:
         folder = bert.course_bert(settings, device="cpu", progress=False, verbose=False)
         model, _ = bert.load_pretrained(folder)
         return model, json.loads((folder / "pretraining.json").read_text())["history"]["seconds"]
-    torch.manual_seed(settings.seed)
+    torch.manual_seed(settings.train.seed)
     model = bert.new_model(settings, data)
-    run = dataclasses.replace(settings, max_steps=steps, eval_every=steps)
-    history = bert.pretrain(model, data, run, device="cpu", progress=False, verbose=False, cache=None)
+    run = dataclasses.replace(settings.train, max_steps=steps, eval_every=steps)
+    history = bert.pretrain(model, data, run, mlm_probability=settings.data.mlm_probability, device="cpu",
+                            progress=False, verbose=False, cache=None)
     return model, history.seconds
 
 
@@ -90,13 +91,14 @@ def finetune_sst2(model: bert.BertForMLM | None, settings: bert.PretrainConfig, 
             if model is not None:
                 clf_model = BertForSequenceClassification.from_pretrained(tmp, **extra)
             else:
-                hf_config = settings.model_config(len(tokenizer)).to_hf()
+                hf_config = dataclasses.replace(settings.model, vocab_size=len(tokenizer)).to_hf()
                 hf_config.update(extra)
                 clf_model = BertForSequenceClassification(hf_config)
             max_length = clf_model.config.max_position_embeddings
-            history = classify.finetune(clf_model, tokenizer, ds.train, ds.validation, lr_body=args.lr,
-                                        lr_head=10 * args.lr, epochs=args.epochs, batch_size=32, patience=2,
-                                        max_length=max_length, seed=seed, cache=None, device="cpu", progress=False)
+            run = dataclasses.replace(classify.FINETUNE, lr=args.lr, lr_head=10 * args.lr, epochs=args.epochs,
+                                      batch_size=32, patience=2, seed=seed)
+            history = classify.finetune(clf_model, tokenizer, ds.train, ds.validation, run, max_length=max_length,
+                                        cache=None, device="cpu", progress=False)
             clf = classify.Classifier(clf_model, tokenizer, ds.label_names, max_length=max_length)
             runs["dev"].append(classify.accuracy(ds.validation.labels, clf.predict(ds.validation.texts).labels))
             runs["test"].append(classify.accuracy(ds.test.labels, clf.predict(ds.test.texts).labels))
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"settings: {'quick' if args.quick else 'full'}")
     data = bert.prepare_data(settings)
     train_texts, _ = bert.training_texts(settings)
-    epochs = settings.max_steps * settings.batch_size / len(data.train_blocks)
+    epochs = settings.train.max_steps * settings.train.batch_size / len(data.train_blocks)
 
     ds = None
     if args.labels:
@@ -139,11 +141,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     rows = []
     for words in [None if w == "all" else int(w) for w in args.words]:
-        chosen, total = corpus.word_budget(train_texts, words, seed=settings.seed)
+        chosen, total = corpus.word_budget(train_texts, words, seed=settings.data.seed)
         blocks = bert.make_blocks([train_texts[i] for i in chosen], data.tokenizer, settings.block_size)
         rung = bert.PretrainData(data.tokenizer, blocks, data.held_out_blocks)
-        budgets = [("equal steps", settings.max_steps),
-                   ("equal epochs", max(1, round(epochs * len(blocks) / settings.batch_size)))]
+        budgets = [("equal steps", settings.train.max_steps),
+                   ("equal epochs", max(1, round(epochs * len(blocks) / settings.train.batch_size)))]
         budgets += [("more steps", n) for n in args.more_steps if words is None]
         for budget, steps in budgets:
             if words is None and budget == "equal epochs":
@@ -151,8 +153,8 @@ def main(argv: list[str] | None = None) -> dict:
                 continue
             model, seconds = pretrain_rung(settings, rung, steps, whole=words is None)
             row = {"words": total, "documents": len(chosen), "blocks": len(blocks), "budget": budget, "steps": steps,
-                   "epochs": steps * settings.batch_size / len(blocks), "training_seconds": seconds,
-                   **bert.score_held_out(model, rung, seed=settings.seed)}
+                   "epochs": steps * settings.train.batch_size / len(blocks), "training_seconds": seconds,
+                   **bert.score_held_out(model, rung, seed=settings.train.seed)}
             line = (f"  {total:>10,} words  {budget:<12} {steps:>5} steps ({row['epochs']:.2f} epochs): held-out "
                     f"{row['held_out_loss']:.3f} nats, {row['loss_reduction_vs_unigram']:.1%} below its unigram")
             if ds is not None:

@@ -32,6 +32,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -130,10 +131,10 @@ def train_one(method: str, args, ds, train, seed: int) -> dict:
         frozen = None
     total = sum(p.numel() for p in model.parameters())
     start = time.perf_counter()
-    history = classify.finetune(model, tok, train, ds.validation, lr_body=lr_body, lr_head=lr_head,
-                                epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length,
-                                group_by_length=args.group_by_length, patience=None, frozen_body=frozen, seed=seed,
-                                device="cpu", progress=True)
+    run = replace(classify.FINETUNE, lr=lr_body, lr_head=lr_head, epochs=args.epochs, batch_size=args.batch_size,
+                  patience=None, seed=seed)
+    history = classify.finetune(model, tok, train, ds.validation, run, max_length=args.max_length,
+                                group_by_length=args.group_by_length, frozen_body=frozen, device="cpu", progress=True)
     seconds = time.perf_counter() - start
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"dev": history.best["val_accuracy"], "test": accuracy_of(model, tok, ds.test, args.max_length),

@@ -141,10 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     def finetune(name: str, model, *, lr_body: float, lr_head: float, seed: int = 0, frozen: bool = False,
                  patience: int | None = args.patience, record: bool = True, train: data.Split | None = None
                  ) -> tuple[dict, classify.Classifier]:
-        h = classify.finetune(model, tokenizer, ds.train if train is None else train, ds.validation, lr_body=lr_body,
-                              lr_head=lr_head, epochs=args.epochs, batch_size=args.batch_size, patience=patience,
-                              frozen_body=frozen, max_length=max_length, seed=seed, cache="bench_finetune_sst2",
-                              device=device, progress=False)
+        run = replace(classify.FINETUNE, lr=lr_body, lr_head=lr_head, epochs=args.epochs, batch_size=args.batch_size,
+                      patience=patience, seed=seed)
+        h = classify.finetune(model, tokenizer, ds.train if train is None else train, ds.validation, run,
+                              frozen_body=frozen, max_length=max_length, cache="bench_finetune_sst2", device=device,
+                              progress=False)
         clf = classify.Classifier(model, tokenizer, ds.label_names, max_length=max_length)
         dev, test = clf.predict(ds.validation.texts).labels, clf.predict(ds.test.texts).labels
         extra = {"best_epoch": h.best["epoch"], "epochs_run": len(h.evals), "lr_body": lr_body, "lr_head": lr_head,
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                "random-init BERT, mean pooling": ours_random("mean")}
     adaptation = None
     if args.adapt_steps:
-        settings = adapt.AdaptConfig(max_steps=args.adapt_steps, lr=args.adapt_lr)
+        settings = replace(adapt.ADAPT, max_steps=args.adapt_steps, lr=args.adapt_lr)
         t = time.perf_counter()
         adapted = adapt.adapt_pretraining(folder, full_train.texts, settings, device=device, progress=False)
         record = adapt.adaptation_record(adapted)

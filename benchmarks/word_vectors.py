@@ -23,6 +23,7 @@ is post-processed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import statistics
 import time
@@ -74,34 +75,34 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     settings = vectors.glove_settings(quick=args.quick)
-    docs = vectors.wiki_corpus(limit=settings["articles"])
-    vocab = vectors.build_vocab(docs, min_count=settings["min_count"])
+    docs = vectors.wiki_corpus(limit=settings.articles)
+    vocab = vectors.build_vocab(docs, min_count=settings.min_count)
     ids = vectors.encode(docs, vocab)
     n_tokens = sum(len(d) for d in docs)
     print(f"corpus: {len(docs)} articles, {n_tokens} tokens, vocabulary {len(vocab)} (min count "
-          f"{settings['min_count']}), {args.threads} thread(s), seeds {args.seeds}")
+          f"{settings.min_count}), {args.threads} thread(s), seeds {args.seeds}")
 
     counts, cooc_s = {}, {}
-    for name, sample in (("plain", None), ("subsampled", settings["sample"])):
+    for name, sample in (("plain", None), ("subsampled", settings.sample)):
         start = time.perf_counter()
-        counts[name] = vectors.glove_cooccurrence(ids, vocab, window=settings["window"], sample=sample)
+        counts[name] = vectors.glove_cooccurrence(ids, vocab, window=settings.window, sample=sample)
         cooc_s[name] = time.perf_counter() - start
-        print(f"co-occurrence matrix ({name}), window {settings['window']}: {cooc_s[name]:.2f} s, "
+        print(f"co-occurrence matrix ({name}), window {settings.window}: {cooc_s[name]:.2f} s, "
               f"{counts[name].nnz} non-zero entries")
     ppmi = vectors.ppmi(counts["plain"])
 
     # gensim truncates "sentences" longer than 10,000 tokens: feed articles in such chunks.
     chunks = [d[i:i + 10_000] for d in docs for i in range(0, len(d), 10_000)]
-    glove_args = {k: settings[k] for k in ("dim", "epochs", "batch_size", "lr", "x_max", "alpha",
+    glove_args = {k: getattr(settings, k) for k in ("dim", "epochs", "batch_size", "lr", "x_max", "alpha",
                                            "initial_accumulator")}
-    sgns_args = dict(dim=settings["dim"], window=settings["window"], negative=5, epochs=args.w2v_epochs, sample=1e-3,
+    sgns_args = dict(dim=settings.dim, window=settings.window, negative=5, epochs=args.w2v_epochs, sample=1e-3,
                      lr=0.025, batch_size=4096)
     print(f"\n{'':<42} {'seed':>4} {'train s':>8} {'wordsim353':>11} {'simlex999':>10} {'analogy':>8}")
     runs: list[dict[str, Any]] = []
     for seed in args.seeds:
         found, seconds = {}, {}
         start = time.perf_counter()
-        found[SVD] = vectors.svd_vectors(ppmi, settings["dim"], seed=seed)
+        found[SVD] = vectors.svd_vectors(ppmi, settings.dim, seed=seed)
         seconds[SVD] = time.perf_counter() - start
         for name, X in ((GLOVE, counts["plain"]), (VARIANT, counts["subsampled"])):
             result = vectors.train_glove(X, seed=seed, num_threads=args.threads, progress=False, **glove_args)
@@ -110,7 +111,7 @@ def main() -> None:
                                      **sgns_args)
         found[SGNS], seconds[SGNS] = result.vectors, result.seconds
         start = time.perf_counter()
-        w2v = Word2Vec(chunks, vector_size=settings["dim"], window=settings["window"], min_count=settings["min_count"],
+        w2v = Word2Vec(chunks, vector_size=settings.dim, window=settings.window, min_count=settings.min_count,
                        sg=1, negative=5, sample=1e-3, epochs=args.w2v_epochs, workers=args.threads, seed=seed)
         seconds[W2V] = time.perf_counter() - start
         if set(w2v.wv.index_to_key) != set(vocab.words):
@@ -142,12 +143,12 @@ def main() -> None:
     report = {
         "benchmark": "word_vectors",
         "device": f"cpu ({platform.processor() or platform.machine()}), {args.threads} thread(s)",
-        "settings": {"glove": {k: v for k, v in settings.items() if k != "seed"},
+        "settings": {"glove": {k: v for k, v in dataclasses.asdict(settings).items() if k != "seed"},
                      "glove_plain": "the same settings with sample=None",
                      "sgns": sgns_args,
                      "word2vec": {"sg": 1, "negative": 5, "sample": 1e-3, "epochs": args.w2v_epochs,
-                                  "dim": settings["dim"], "window": settings["window"],
-                                  "min_count": settings["min_count"]},
+                                  "dim": settings.dim, "window": settings.window,
+                                  "min_count": settings.min_count},
                      "seeds": args.seeds, "quick": args.quick, "threads": args.threads},
         "corpus": {"articles": len(docs), "tokens": n_tokens, "vocab": len(vocab),
                    "cooccurrence_nnz": {name: int(X.nnz) for name, X in counts.items()}},

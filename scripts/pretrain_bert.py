@@ -28,7 +28,6 @@ The result folder loads with ``bert.load_pretrained(folder)`` or
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = bert.LESSON_QUICK if args.quick else bert.LESSON_FULL
     overrides = {k: v for k, v in {"max_steps": args.max_steps, "lr": args.lr,
                                    "batch_size": args.batch_size}.items() if v is not None}
-    settings = dataclasses.replace(settings, **overrides)
+    settings = settings.with_train(**overrides)
 
     # process 0 trains (and caches) the tokenizer first; the others then load it
     if main_process:
@@ -76,16 +75,16 @@ def main(argv: list[str] | None = None) -> None:
     if not main_process:
         data = bert.prepare_data(settings)
 
-    torch.manual_seed(settings.seed)                      # the same initial weights everywhere
+    torch.manual_seed(settings.train.seed)                # the same initial weights everywhere
     model = bert.new_model(settings, data).to(device)
     ids = [local_rank] if device.type == "cuda" else None
     wrap = (lambda objective: nn.parallel.DistributedDataParallel(objective, device_ids=ids)) if distributed else None
     if main_process:
         print(f"{world} process(es) on {config.describe_device(device)}; {len(data.train_blocks[rank::world])} "
-              f"blocks per process; {world * settings.batch_size} sequences per optimizer step")
+              f"blocks per process; {world * settings.train.batch_size} sequences per optimizer step")
     # the library's loop: process r trains on its shard of the blocks, with masks of its own
-    history = bert.pretrain(model, data, settings, device=device, progress=main_process, verbose=main_process,
-                            cache=None, shard=(rank, world), wrap=wrap)
+    history = bert.pretrain(model, data, settings.train, mlm_probability=settings.data.mlm_probability, device=device,
+                            progress=main_process, verbose=main_process, cache=None, shard=(rank, world), wrap=wrap)
     if main_process:
         record = {"settings": settings.as_dict(), "world_size": world, "history": history.to_dict()}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 
 pytest.importorskip("transformers")
 
-from textft_lib import adapt, bert, data, wordpiece  # noqa: E402
+from textft_lib import adapt, bert, data, train, wordpiece  # noqa: E402
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")      # tests/conftest.py
@@ -57,38 +58,44 @@ def test_pack_blocks_rejects_empty(tokenizer, texts, match):
 
 def test_split_texts_dedups_and_is_seeded():
     texts = ["b", "a", "a", " c ", "d", "", "e"]
-    train, held = adapt.split_texts(texts, 0.2, seed=1)
-    assert sorted(train + held) == ["a", "b", "c", "d", "e"] and len(held) == 1
-    assert adapt.split_texts(texts, 0.2, seed=1) == (train, held)
+    kept, held = adapt.split_texts(texts, 0.2, seed=1)
+    assert sorted(kept + held) == ["a", "b", "c", "d", "e"] and len(held) == 1
+    assert adapt.split_texts(texts, 0.2, seed=1) == (kept, held)
     with pytest.raises(ValueError, match="at least 2 distinct"):
         adapt.split_texts(["same", "same", " "], 0.2)
     with pytest.raises(TypeError, match="not one string"):
         adapt.split_texts("a text", 0.2)
 
 
-@pytest.mark.parametrize("kw", [dict(held_out_fraction=0.0), dict(max_steps=0), dict(lr=0.0)])
-def test_adapt_config_rejects_bad_settings(kw):
-    with pytest.raises(ValueError):
-        adapt.AdaptConfig(**kw)
+@pytest.mark.parametrize("kw, match", [(dict(held_out_fraction=0.0), "held_out_fraction"),
+                                       (dict(max_eval_blocks=0), "max_eval_blocks must be at least 1"),
+                                       (dict(settings=dataclasses.replace(adapt.ADAPT, max_steps=None, epochs=1)),
+                                        "TrainConfig with max_steps")])
+def test_adaptation_rejects_bad_settings(tiny_folder, reviews, tmp_path, kw, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        adapt.adapt_pretraining(tiny_folder, reviews, out=tmp_path / "x", **kw)
+    assert not (tmp_path / "x").exists()
 
 
 def test_adaptation_lowers_the_held_out_loss_and_is_cached(tiny_folder, reviews, tmp_path, monkeypatch):
     monkeypatch.setenv("TEXTFT_CACHE_DIR", str(tmp_path / "cache"))
-    settings = adapt.AdaptConfig(max_steps=60, lr=3e-3, batch_size=8, held_out_fraction=0.2, eval_every=30)
-    out = adapt.adapt_pretraining(tiny_folder, reviews, settings, device="cpu", progress=False)
+    settings = train.TrainConfig(max_steps=60, lr=3e-3, batch_size=8, eval_every=30)
+    out = adapt.adapt_pretraining(tiny_folder, reviews, settings, held_out_fraction=0.2, device="cpu",
+                                  progress=False)
     record = adapt.adaptation_record(out)
     assert record["loss_after"] < record["loss_before"] - 0.3        # measured: 5.99 -> 5.41 over 3 seeds
     model, tok = bert.load_pretrained(out)
     start, _ = bert.load_pretrained(tiny_folder)
     assert not torch.equal(model.bert.embeddings.word_embeddings.weight,
                            start.bert.embeddings.word_embeddings.weight)
-    again = adapt.adapt_pretraining(tiny_folder, reviews, settings, device="cpu", progress=False)
+    again = adapt.adapt_pretraining(tiny_folder, reviews, settings, held_out_fraction=0.2, device="cpu",
+                                    progress=False)
     assert again == out and json.loads((out / "adaptation.json").read_text()) == record
 
 
 def test_adaptation_says_what_is_wrong(tiny_folder, reviews, tmp_path):
     with pytest.raises(ValueError, match="fewer than one batch"):
-        adapt.adapt_pretraining(tiny_folder, reviews[:10], adapt.AdaptConfig(batch_size=32), out=tmp_path / "x")
+        adapt.adapt_pretraining(tiny_folder, reviews[:10], dataclasses.replace(adapt.ADAPT, batch_size=32), out=tmp_path / "x")
     with pytest.raises(FileNotFoundError, match="save_pretrained"):
         adapt.adapt_pretraining(tmp_path, reviews, out=tmp_path / "y")
     with pytest.raises(FileNotFoundError, match="adapt_pretraining"):

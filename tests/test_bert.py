@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 transformers = pytest.importorskip("transformers")
 
-from textft_lib import bert, data, wordpiece  # noqa: E402
+from textft_lib import bert, data, train, wordpiece  # noqa: E402
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")      # tests/conftest.py
@@ -272,10 +272,10 @@ def test_config_errors():
 def test_loss_falls_on_a_tiny_corpus(tokenizer, texts):
     torch.manual_seed(0)
     blocks = bert.make_blocks(texts, tokenizer, block_size=32)
-    settings = bert.PretrainConfig(block_size=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                   intermediate_size=64, batch_size=16, lr=3e-3, max_steps=60, eval_every=30)
+    settings = train.TrainConfig(batch_size=16, lr=3e-3, max_steps=60, eval_every=30)
     prepared = bert.PretrainData(tokenizer, blocks, blocks[:32])
-    model = bert.BertForMLM(settings.model_config(len(tokenizer)))
+    model = bert.BertForMLM(bert.BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+                                            num_attention_heads=4, intermediate_size=64, max_position_embeddings=32))
     before = bert.evaluate_mlm(model, blocks[:32], bert.MLMCollator(tokenizer))["loss"]
     history = bert.pretrain(model, prepared, settings, progress=False, verbose=False, cache=None)
     after = history.evals[-1]["val_loss"]
@@ -373,11 +373,12 @@ def test_output_bias_starts_at_the_unigram(tokenizer, texts):
 def test_new_model_starts_as_the_settings_say(tokenizer, texts):
     blocks = bert.make_blocks(texts, tokenizer, block_size=32)
     data = bert.PretrainData(tokenizer, blocks, blocks[:8])
-    small = dict(block_size=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    small = bert.PretrainConfig().with_model(max_position_embeddings=32, hidden_size=32, num_attention_heads=2,
+                                             intermediate_size=64)
     torch.manual_seed(0)
-    plain = bert.new_model(bert.PretrainConfig(init="bert", **small), data)
+    plain = bert.new_model(small, data)
     torch.manual_seed(0)
-    head = bert.new_model(bert.PretrainConfig(init="offset_heads", **small), data)
+    head = bert.new_model(dataclasses.replace(small, init="offset_heads"), data)
     assert plain.bert.embeddings.position_embeddings.weight.requires_grad
     assert not head.bert.embeddings.position_embeddings.weight.requires_grad
     assert float(plain.head.bias.detach().abs().max()) == 0.0
@@ -452,7 +453,7 @@ def test_lesson_settings_take_a_gpus_budget_on_cuda(monkeypatch):
     monkeypatch.setenv("TEXTFT_QUICK", "0")
     assert bert.lesson_settings() == bert.LESSON_FULL == bert.lesson_settings("cpu")
     gpu = bert.lesson_settings("cuda")        # naming the device needs no GPU
-    assert gpu.max_steps == 8 * bert.LESSON_FULL.max_steps and gpu.corpus == "offline_mix"
-    assert dataclasses.replace(gpu, max_steps=3000, eval_every=250) == bert.LESSON_FULL
+    assert gpu.train.max_steps == 8 * bert.LESSON_FULL.train.max_steps and gpu.data.corpus == "offline_mix"
+    assert gpu.with_train(max_steps=3000, eval_every=250) == bert.LESSON_FULL
     monkeypatch.setenv("TEXTFT_QUICK", "1")
     assert bert.lesson_settings("cuda") == bert.LESSON_QUICK

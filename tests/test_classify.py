@@ -4,6 +4,7 @@ tokenizing with truncation, and the Classifier's predict / save / load contract.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -272,8 +273,9 @@ def test_finetune_learns_and_classifier_roundtrips(tiny_bert_folder, tmp_path):
     torch.manual_seed(0)
     model, tok = classify.BertClassifier.from_pretrained(tiny_bert_folder, 2)
     train_split, val_split = keyword_task(96, 0), keyword_task(48, 1)
-    history = classify.finetune(model, tok, train_split, val_split, lr_body=3e-3, lr_head=3e-3, epochs=10,
-                                batch_size=16, patience=None, device="cpu", progress=False)
+    history = classify.finetune(model, tok, train_split, val_split,
+                                replace(classify.FINETUNE, lr=3e-3, lr_head=3e-3, epochs=10, batch_size=16, patience=None),
+                                device="cpu", progress=False)
     assert history.best["val_accuracy"] >= 0.9
     assert history.steps[-1]["loss"] < history.steps[0]["loss"]
     clf = classify.Classifier(model, tok, ["neg", "pos"])
@@ -306,9 +308,9 @@ def test_length_grouped_batches_cover_everything_once_with_less_padding(tokenize
 
 def test_finetune_groups_by_length_and_trains_in_fp32_on_request(tiny_bert_folder):
     model, tok = classify.BertClassifier.from_pretrained(tiny_bert_folder, 2)
-    history = classify.finetune(model, tok, keyword_task(96, 0), keyword_task(48, 1), lr_body=3e-3, lr_head=3e-3,
-                                epochs=10, batch_size=16, group_by_length=True, amp=None, patience=None,
-                                device="cpu", progress=False)
+    history = classify.finetune(model, tok, keyword_task(96, 0), keyword_task(48, 1),
+                                replace(classify.FINETUNE, lr=3e-3, lr_head=3e-3, epochs=10, batch_size=16, patience=None),
+                                group_by_length=True, amp=None, device="cpu", progress=False)
     assert len(history.steps) == 60 and history.best["val_accuracy"] >= 0.9
 
 
@@ -316,8 +318,9 @@ def test_frozen_body_trains_only_the_head(tiny_bert_folder):
     model, tok = classify.BertClassifier.from_pretrained(tiny_bert_folder, 2)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     n_head = sum(p.numel() for n, p in model.named_parameters() if n.startswith(("pooler.", "classifier.")))
-    classify.finetune(model, tok, keyword_task(32, 0), keyword_task(16, 1), epochs=1, batch_size=16,
-                      frozen_body=True, patience=None, device="cpu", progress=False)
+    classify.finetune(model, tok, keyword_task(32, 0), keyword_task(16, 1),
+                      replace(classify.FINETUNE, epochs=1, batch_size=16, patience=None), frozen_body=True,
+                      device="cpu", progress=False)
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == n_head
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("bert."))
@@ -330,8 +333,9 @@ def test_finetune_cache_reloads_same_weights(tiny_bert_folder, tmp_path, monkeyp
     for _ in range(2):
         torch.manual_seed(0)
         model, tok = classify.BertClassifier.from_pretrained(tiny_bert_folder, 2)
-        h = classify.finetune(model, tok, keyword_task(32, 0), keyword_task(16, 1), epochs=1, batch_size=16,
-                              patience=None, device="cpu", progress=False, cache="test_clf")
+        h = classify.finetune(model, tok, keyword_task(32, 0), keyword_task(16, 1),
+                              replace(classify.FINETUNE, epochs=1, batch_size=16, patience=None), device="cpu",
+                              progress=False, cache="test_clf")
         runs.append((h, model.state_dict()))
     assert not runs[0][0].from_cache and runs[1][0].from_cache
     assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])

@@ -169,7 +169,8 @@ def test_training_split_and_prepare_data_on_the_mix(fake_mix, monkeypatch, tmp_p
     assert corpus.training_split("offline_mix", limit=3)[0] == corpus.training_split("offline_mix", limit=3)[0]
     with pytest.raises(ValueError, match="limit must be an int of at least 2"):
         corpus.training_split("offline_mix", limit=1)
-    s = bert.PretrainConfig(corpus="offline_mix", held_out_fraction=0.3, vocab_size=120, block_size=16)
+    s = bert.PretrainConfig().with_data(corpus="offline_mix", held_out_fraction=0.3).with_model(
+        vocab_size=120, max_position_embeddings=16)
     first = bert.prepare_data(s)
     assert first.train_blocks.dtype == torch.long and first.train_blocks.shape[1] == 16
     cached = list((tmp_path / "cache" / "bert").glob("blocks-offline_mix-*.pt"))
@@ -184,7 +185,7 @@ def test_pretrain_config_names_a_known_corpus():
     from textft_lib import bert
 
     with pytest.raises(ValueError, match="corpus must be one of"):
-        bert.PretrainConfig(corpus="bookcorpus")
+        bert.MLMDataConfig(corpus="bookcorpus")
 
 
 def test_bbc_news_is_a_labelled_dataset_without_repeats(tmp_path, monkeypatch):

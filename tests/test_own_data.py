@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -287,31 +288,42 @@ def test_own_file_through_the_whole_pipeline(tmp_path, tokenizer):
     tfidf = classify.fit_tfidf_logreg(ds.train.texts, ds.train.labels, ds.validation.texts, ds.validation.labels)
     assert classify.accuracy(ds.test.labels, tfidf.predict(ds.test.texts)) == 1.0
     model = tiny_classifier(tokenizer)
-    history = classify.finetune(model, tokenizer, ds.train, ds.validation, epochs=1, batch_size=16,
-                                patience=None, device="cpu", progress=False)
+    history = classify.finetune(model, tokenizer, ds.train, ds.validation,
+                                replace(classify.FINETUNE, epochs=1, batch_size=16, patience=None), device="cpu",
+                                progress=False)
     assert len(history.steps) == 3
     clf = classify.Classifier(model, tokenizer, ds.label_names)
     report = clf.evaluate(ds.test.texts, ds.test.labels)
     assert set(report["per_class"]) == {"ham", "spam"} and set(report["prediction"].names) <= {"ham", "spam"}
 
 
-@pytest.mark.parametrize("kwargs, err, match", [
+@pytest.mark.parametrize("changes, err, match", [
     (dict(batch_size=0), ValueError, "batch_size must be at least 1, got 0"),
     (dict(batch_size=2.5), TypeError, "batch_size must be an int"),
     (dict(epochs=0), ValueError, "epochs must be at least 1"),
-    (dict(epochs=None), TypeError, "epochs must be an int"),
-    (dict(lr_body=0.0), ValueError, r"lr_body must lie in \(0, inf\)"),
+    (dict(epochs=None), ValueError, r"give epochs or max_steps \(exactly one\)"),
+    (dict(max_steps=10), ValueError, r"give epochs or max_steps \(exactly one\)"),
+    (dict(lr=0.0), ValueError, r"lr must lie in \(0, inf\)"),
     (dict(lr_head="1e-3"), TypeError, "lr_head must be a number"),
     (dict(lr_head=float("nan")), ValueError, "lr_head must be a finite number"),
-    (dict(warmup_ratio=1.0), ValueError, r"warmup_ratio must lie in \[0, 1\)"),
+    (dict(warmup_fraction=1.0), ValueError, r"warmup_fraction must lie in \[0, 1\)"),
     (dict(weight_decay=-0.1), ValueError, "weight_decay"),
-    (dict(max_length=2), ValueError, "max_length must be at least 3"),
-    (dict(max_length=64), ValueError, "longer than the model's 32 positions"),
-    (dict(max_length=0), ValueError, "max_length must be at least 3"),
+    (dict(schedule="step"), ValueError, "schedule must be one of"),
     (dict(patience=0), ValueError, "patience must be at least 1"),
     (dict(seed=1.5), TypeError, "seed must be an int"),
 ])
-def test_finetune_checks_its_settings_before_training(tokenizer, kwargs, err, match):
+def test_training_settings_are_checked_where_they_are_made(changes, err, match):
+    with pytest.raises(err, match=match):
+        replace(classify.FINETUNE, **changes)
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    (dict(max_length=2), ValueError, "max_length must be at least 3"),
+    (dict(max_length=64), ValueError, "longer than the model's 32 positions"),
+    (dict(max_length=0), ValueError, "max_length must be at least 3"),
+    (dict(settings={"lr": 1e-3}), TypeError, "settings must be a train.TrainConfig"),
+])
+def test_finetune_checks_its_inputs_before_training(tokenizer, kwargs, err, match):
     model = tiny_classifier(tokenizer)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     split = data.Split([t for _, t in spam_rows(8)], [0, 1] * 4)

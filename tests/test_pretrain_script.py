@@ -44,6 +44,6 @@ def test_shard_and_wrap_are_checked():
     data = bert.prepare_data(s)
     model = bert.new_model(s, data)
     with pytest.raises(ValueError, match="0 <= rank < world"):
-        bert.pretrain(model, data, s, shard=(2, 2), cache=None, progress=False, verbose=False)
+        bert.pretrain(model, data, s.train, shard=(2, 2), cache=None, progress=False, verbose=False)
     with pytest.raises(ValueError, match="cache=None"):
-        bert.pretrain(model, data, s, wrap=lambda m: m, progress=False, verbose=False)
+        bert.pretrain(model, data, s.train, wrap=lambda m: m, progress=False, verbose=False)

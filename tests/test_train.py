@@ -176,3 +176,34 @@ def test_evaluate_loss_builds_no_graph_and_restores_the_mode():
 
     train.evaluate_loss(model, [torch.randn(3, 2)], loss_fn)
     assert model.training
+
+
+# --------------------------------------------------------------------------- one settings type
+
+
+def test_train_config_counts_steps_and_warm_up():
+    s = train.TrainConfig(lr=5e-5, lr_head=1e-3, epochs=4, warmup_fraction=0.1)
+    assert s.total_steps(125) == 500 and s.warmup_steps(500) == 50 and s.head_lr == 1e-3
+    steps = train.TrainConfig(max_steps=40, warmup_fraction=0.01)
+    assert steps.total_steps(7) == 40 and steps.warmup_steps(40) == 1     # at least one when asked for
+    assert train.TrainConfig(epochs=1, warmup_fraction=0.0).warmup_steps(100) == 0
+    assert train.TrainConfig(epochs=1).head_lr == 1e-3                    # no head rate: lr everywhere
+    with pytest.raises(ValueError, match=r"exactly one"):
+        train.TrainConfig(epochs=2, max_steps=10)
+
+
+def test_optimizer_and_schedule_follow_the_settings():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    s = train.TrainConfig(lr=1e-3, lr_head=1e-2, max_steps=10, warmup_fraction=0.2, weight_decay=0.1)
+    opt, sched = train.optimizer_and_schedule(model, s, 10, head_prefix="1.")
+    rates = sorted({g["lr"] for g in opt.param_groups})
+    assert rates == pytest.approx([1e-3 / 3, 1e-2 / 3])                   # warm-up step 0 of 2
+    decays = {(g["lr"], g["weight_decay"]) for g in opt.param_groups}
+    assert {d for _, d in decays} == {0.0, 0.1}                            # no decay on biases
+    single, _ = train.optimizer_and_schedule(model, s, 10)
+    assert len(single.param_groups) == 1 and single.param_groups[0]["weight_decay"] == 0.1
+    for _ in range(2):
+        opt.step()
+        sched.step()
+    assert max(g["lr"] for g in opt.param_groups) == pytest.approx(1e-2)  # warm-up over 2 steps done

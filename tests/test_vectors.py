@@ -332,7 +332,7 @@ def test_course_glove_is_cached(tmp_path, monkeypatch) -> None:
 
 
 def test_course_glove_passes_every_setting(tmp_path, monkeypatch) -> None:
-    """Every training setting in GLOVE_SETTINGS reaches train_glove (a changed one changes the vectors)."""
+    """Every training setting of GloveConfig reaches train_glove (a changed one changes the vectors)."""
     monkeypatch.setenv("TEXTFT_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(vectors, "wiki_corpus", lambda limit=None: [TEXT * 2, TEXT[::-1]])
     settings = dict(articles=2, min_count=3, window=3, dim=8, epochs=2, batch_size=512)
@@ -341,3 +341,14 @@ def test_course_glove_passes_every_setting(tmp_path, monkeypatch) -> None:
     assert not np.allclose(a.vectors, b.vectors)
     plain = vectors.course_glove(progress=False, initial_accumulator=1.0, sample=None, **settings)
     assert not np.allclose(a.vectors, plain.vectors)  # the subsampled counts reach training
+
+
+def test_glove_settings_are_checked_where_they_are_made() -> None:
+    assert vectors.glove_settings(quick=False) == vectors.GLOVE_FULL
+    assert vectors.glove_settings(quick=True, window=3).window == 3
+    with pytest.raises(TypeError, match="unknown GloVe settings"):
+        vectors.glove_settings(quick=True, windows=3)
+    with pytest.raises(ValueError, match="window must be at least 1"):
+        vectors.glove_settings(quick=True, window=0)
+    with pytest.raises(ValueError, match="x_max"):
+        vectors.GloveConfig(x_max=-1.0)

@@ -8,7 +8,7 @@ fine-tuning we continue the MLM pretraining on them (Gururangan et al., 2020, "D
 Pretraining"): same model, same loss, new text; the labels are never read.
 
     folder = bert.course_bert()
-    adapted = adapt.adapt_pretraining(folder, unlabelled_texts)      # a new folder, cached
+    adapted = adapt.adapt_pretraining(folder, unlabelled_texts)      # adapt.ADAPT's settings; cached
     clf, tok = classify.BertClassifier.from_pretrained(adapted, num_classes=2, pooling="mean")
 
 The short texts are packed end to end into full blocks (``bert.pack_blocks``), a held-out
@@ -20,49 +20,18 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from textft_lib import bert, cache, config
+from textft_lib.checks import check_int, check_number
+from textft_lib.train import TrainConfig
 
 
-@dataclass(frozen=True)
-class AdaptConfig:
-    """The settings of one adaptation run.
-
-    ``max_steps`` batches of ``batch_size`` packed blocks at peak learning rate ``lr``
-    (linear warm-up and decay); ``held_out_fraction`` of the texts (at least one) is kept
-    out of training to measure the MLM loss on text the run did not see. Where the texts
-    overlap (SST-2's training phrases are pieces of the same sentences) that loss is
-    optimistic. Too many steps on little text overfit: lesson 07's 140 sentences (32
-    blocks) do best with about 40.
-    """
-
-    max_steps: int = 2000
-    lr: float = 1e-3
-    batch_size: int = 32
-    weight_decay: float = 0.01
-    warmup_fraction: float = 0.06
-    held_out_fraction: float = 0.05
-    eval_every: int = 500
-    max_eval_blocks: int = 128
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.held_out_fraction < 1:
-            raise ValueError(f"held_out_fraction must be between 0 and 1, got {self.held_out_fraction}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        self.pretrain_config(block_size=3)          # PretrainConfig checks the step and batch counts
-
-    def pretrain_config(self, block_size: int) -> bert.PretrainConfig:
-        """The ``bert.PretrainConfig`` that ``bert.pretrain`` runs with these settings, for a
-        model of ``block_size`` positions (its model-size fields are not used)."""
-        return replace(bert.PretrainConfig(), block_size=block_size, batch_size=self.batch_size, lr=self.lr,
-                       weight_decay=self.weight_decay, warmup_fraction=self.warmup_fraction,
-                       max_steps=self.max_steps, eval_every=self.eval_every,
-                       max_eval_blocks=self.max_eval_blocks, seed=self.seed)
+#: The default adaptation run (a ``train.TrainConfig``): ``max_steps`` batches of ``batch_size``
+#: packed blocks at peak learning rate ``lr``, linear warm-up and decay. Too many steps on
+#: little text overfit: lesson 07's 140 sentences (32 blocks) do best with about 40.
+ADAPT = TrainConfig(lr=1e-3, batch_size=32, max_steps=2000, eval_every=500)
 
 
 def split_texts(texts: Sequence[str], held_out_fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -78,51 +47,60 @@ def split_texts(texts: Sequence[str], held_out_fraction: float, seed: int = 0) -
     return unique[n_held:], unique[:n_held]
 
 
-def prepare(texts: Sequence[str], tokenizer: Any, block_size: int, settings: AdaptConfig) -> bert.PretrainData:
+def prepare(texts: Sequence[str], tokenizer: Any, block_size: int, *, batch_size: int, held_out_fraction: float,
+            max_eval_blocks: int, seed: int = 0) -> bert.PretrainData:
     """Split ``texts``, pack both parts into ``(N, block_size)`` blocks, cap the held-out ones."""
-    train_texts, held_texts = split_texts(texts, settings.held_out_fraction, settings.seed)
+    train_texts, held_texts = split_texts(texts, held_out_fraction, seed)
     train_blocks = bert.pack_blocks(train_texts, tokenizer, block_size)
     held = bert.pack_blocks(held_texts, tokenizer, block_size)
-    if len(train_blocks) < settings.batch_size:
+    if len(train_blocks) < batch_size:
         raise ValueError(f"the texts fill {len(train_blocks)} training blocks of {block_size} tokens, fewer than "
-                         f"one batch of {settings.batch_size}: lower batch_size or give more text")
-    return bert.PretrainData(tokenizer, train_blocks, bert.evenly_spaced(held, settings.max_eval_blocks))
+                         f"one batch of {batch_size}: lower batch_size or give more text")
+    return bert.PretrainData(tokenizer, train_blocks, bert.evenly_spaced(held, max_eval_blocks))
 
 
-def cache_key(folder: Path, texts: Sequence[str], settings: AdaptConfig) -> str:
-    """A hash of the starting weights, the texts and the settings."""
-    return cache.key((folder / "model.safetensors").read_bytes(), list(texts), asdict(settings))
-
-
-def adapt_pretraining(folder: str | Path, texts: Sequence[str], settings: AdaptConfig | None = None, *,
-                      out: str | Path | None = None, device: Any = None, progress: bool = True,
-                      verbose: bool = False) -> Path:
+def adapt_pretraining(folder: str | Path, texts: Sequence[str], settings: TrainConfig = ADAPT, *,
+                      held_out_fraction: float = 0.05, max_eval_blocks: int = 128, out: str | Path | None = None,
+                      device: Any = None, progress: bool = True, verbose: bool = False) -> Path:
     """Continue MLM pretraining of the model in ``folder`` on the unlabelled ``texts``; return
     the folder of the adapted model (``save_pretrained`` format, loadable by ``bert``,
     ``classify`` and ``transformers``).
 
+    ``settings`` is a ``train.TrainConfig`` with ``max_steps`` (default ``ADAPT``);
+    ``held_out_fraction`` of the texts (at least one), chosen with ``settings.seed``, is kept
+    out of training, and at most ``max_eval_blocks`` of its blocks measure the MLM loss on
+    text the run did not see. Where the texts overlap (SST-2's training phrases are pieces of
+    the same sentences) that loss is optimistic.
+
     The result is cached: by default under ``config.cache_dir("bert")``, keyed by the starting
-    weights, the texts and ``settings``, so a second call returns at once. ``out`` names the
+    weights, the texts and the settings, so a second call returns at once. ``out`` names the
     folder instead. ``adaptation.json`` in it holds the settings and the held-out MLM loss
-    before and after (``loss_before``, ``loss_after``) with the training history.
+    before and after (``loss_before``, ``loss_after``) with the training history. Example::
+
+        adapted = adapt_pretraining(folder, texts, dataclasses.replace(ADAPT, max_steps=40, batch_size=8))
     """
     folder = Path(folder)
-    settings = settings or AdaptConfig()
+    if not isinstance(settings, TrainConfig) or settings.max_steps is None:
+        raise TypeError(f"settings must be a train.TrainConfig with max_steps, got {settings!r}")
+    check_number(held_out_fraction, "held_out_fraction", low=0, high=1, low_open=True, high_open=True)
+    check_int(max_eval_blocks, "max_eval_blocks", minimum=1)
     if not (folder / "model.safetensors").exists():
         raise FileNotFoundError(f"{folder} holds no model.safetensors: pass a folder written by save_pretrained")
-    target = Path(out) if out is not None else config.cache_dir("bert") / f"adapted-{cache_key(folder, texts, settings)}"
+    run = {"train": settings.as_dict(), "held_out_fraction": held_out_fraction, "max_eval_blocks": max_eval_blocks}
+    key = cache.key((folder / "model.safetensors").read_bytes(), list(texts), run)
+    target = Path(out) if out is not None else config.cache_dir("bert") / f"adapted-{key}"
     if (target / "adaptation.json").exists():
         return target
     model, tokenizer = bert.load_pretrained(folder)
-    data = prepare(texts, tokenizer, model.config.max_position_embeddings, settings)
+    data = prepare(texts, tokenizer, model.config.max_position_embeddings, batch_size=settings.batch_size,
+                   held_out_fraction=held_out_fraction, max_eval_blocks=max_eval_blocks, seed=settings.seed)
     device = device if device is not None else config.get_device()
     model.to(device)
     collator = bert.MLMCollator(tokenizer)
     before = bert.evaluate_mlm(model, data.held_out_blocks, collator, seed=settings.seed)
-    run = settings.pretrain_config(model.config.max_position_embeddings)
-    history = bert.pretrain(model, data, run, device=device, progress=progress, verbose=verbose, cache=None)
+    history = bert.pretrain(model, data, settings, device=device, progress=progress, verbose=verbose, cache=None)
     after = bert.evaluate_mlm(model, data.held_out_blocks, collator, seed=settings.seed)
-    record = {"source": str(folder), "settings": asdict(settings), "texts": len(texts),
+    record = {"source": str(folder), "settings": run, "texts": len(texts),
               "train_blocks": len(data.train_blocks), "held_out_blocks": len(data.held_out_blocks),
               "loss_before": before["loss"], "loss_after": after["loss"],
               "loss_mask_before": before["loss_mask"], "loss_mask_after": after["loss_mask"],

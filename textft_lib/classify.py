@@ -22,7 +22,7 @@ so ``classify.finetune``, ``classify.accuracy`` and the rest are the functions o
   ``no_progress_bars``;
 * ``finetuning``: ``finetune``, ``HEAD_PREFIXES``, ``head_prefixes``, ``freeze_body``,
   ``classification_loss``, ``evaluate_classifier``, ``fingerprint``, ``check_labels_fit``,
-  ``check_settings``.
+  ``FINETUNE``, ``check_max_length``.
 
 Example::
 
@@ -46,7 +46,7 @@ from textft_lib.classifier import (CLASSIFIER_FILE, MEAN_POOLING_NOT_IN_TRANSFOR
 from textft_lib.data import (Split, TextDataset, labels_to_ids, load_dataset, load_labelled, read_table,
                              split_report, stratified_split, subsample)
 from textft_lib.encoding import TextClassificationDataset, TruncationWarning, check_texts, encode_texts
-from textft_lib.finetuning import (HEAD_PREFIXES, check_labels_fit, check_settings, classification_loss,
+from textft_lib.finetuning import (HEAD_PREFIXES, FINETUNE, check_labels_fit, check_max_length, classification_loss,
                                    evaluate_classifier, finetune, fingerprint, freeze_body, head_prefixes)
 from textft_lib.metrics import (accuracy, as_label_names, as_labels, check_int, check_number, class_ids,
                                 classification_report, confusion_matrix, expected_calibration_error,
@@ -70,5 +70,5 @@ __all__ = [
     "no_progress_bars",
     "POOLINGS", "pool", "BertClassifier",
     "HEAD_PREFIXES", "head_prefixes", "freeze_body", "classification_loss", "evaluate_classifier",
-    "fingerprint", "finetune", "check_labels_fit", "check_settings",
+    "fingerprint", "finetune", "FINETUNE", "check_labels_fit", "check_max_length",
 ]

@@ -1,7 +1,8 @@
 """Fine-tuning a classifier with ``train.fit`` (lesson 07).
 
 ``finetune`` runs lesson 05's training loop with a small learning rate for the encoder and
-a larger one for the head (``train.param_groups``), warm-up and decay, and early stopping.
+a larger one for the head (``train.param_groups``), warm-up and decay, and early stopping,
+as a ``train.TrainConfig`` says (``FINETUNE`` is the standard recipe).
 Its pieces: ``HEAD_PREFIXES`` / ``head_prefixes`` (which parameters are the head),
 ``freeze_body``, ``classification_loss`` and ``evaluate_classifier`` (the ``loss_fn`` and
 ``evaluate_fn`` of ``train.fit``), and ``fingerprint`` (cache keys).
@@ -11,7 +12,8 @@ Example::
     from textft_lib import classifier, data, finetuning
     ds = data.load("movie_reviews")
     model, tok = classifier.BertClassifier.from_pretrained(folder, num_classes=2)
-    history = finetuning.finetune(model, tok, ds.train, ds.validation, epochs=3)
+    settings = dataclasses.replace(finetuning.FINETUNE, epochs=3)
+    history = finetuning.finetune(model, tok, ds.train, ds.validation, settings)
     history.best["val_accuracy"]
 """
 
@@ -25,7 +27,7 @@ from textft_lib import cache, config, data
 from textft_lib import train as training
 from textft_lib.classifier import logits_of, model_classes, model_max_length
 from textft_lib.encoding import TextClassificationDataset
-from textft_lib.metrics import as_labels, check_int, check_number
+from textft_lib.metrics import as_labels, check_int
 
 
 #: Parameter-name prefixes of the task head, for the models this lesson trains.
@@ -108,29 +110,23 @@ def check_labels_fit(model: Any, *splits: Any) -> None:
                              "map the labels to 0..n-1, or give the model more classes")
 
 
-def check_settings(model: Any, *, epochs: Any, batch_size: Any, lr_body: Any, lr_head: Any, warmup_ratio: Any,
-                   weight_decay: Any, max_length: Any, patience: Any, seed: Any) -> tuple[int, int, int, int | None]:
-    """Check ``finetune``'s numeric settings once, before anything runs: ``epochs``,
-    ``batch_size`` whole numbers >= 1; ``lr_body``, ``lr_head`` positive; ``warmup_ratio`` in
-    [0, 1); ``weight_decay`` >= 0; ``max_length`` None (the model's limit) or 3 .. the model's
-    limit; ``patience`` None or >= 1; ``seed`` an int. Returns ``(epochs, batch_size,
-    max_length, patience)`` as ints, ``max_length`` resolved. Raises ``TypeError`` /
+#: Fine-tuning's standard recipe (a ``train.TrainConfig``): the encoder at 5e-5 and the new
+#: head at 1e-3, four epochs of 32 examples, 10% warm-up then linear decay, early stopping
+#: after two epochs without a better validation accuracy.
+FINETUNE = training.TrainConfig(lr=5e-5, lr_head=1e-3, epochs=4, batch_size=32, warmup_fraction=0.1,
+                                weight_decay=0.01, patience=2)
+
+
+def check_max_length(model: Any, max_length: Any) -> int:
+    """``max_length`` checked against the model: None gives the model's limit; else a whole
+    number from 3 to the model's limit (where the model states one). Raises ``TypeError`` /
     ``ValueError`` naming the argument.
 
-    Example: ``check_settings(model, epochs=3, batch_size=0, ...)`` raises
-    ``ValueError: batch_size must be at least 1, got 0``.
+    Example: ``check_max_length(model, 1000)`` on a 512-position BERT raises
+    ``ValueError: max_length=1000 is longer than the model's 512 positions``.
     """
-    epochs = check_int(epochs, "epochs", minimum=1)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    check_number(lr_body, "lr_body", low=0, low_open=True)
-    check_number(lr_head, "lr_head", low=0, low_open=True)
-    check_number(warmup_ratio, "warmup_ratio", low=0, high=1, high_open=True)
-    check_number(weight_decay, "weight_decay", low=0)
-    check_int(seed, "seed")
-    if patience is not None:
-        patience = check_int(patience, "patience", minimum=1)
     if max_length is None:
-        return epochs, batch_size, model_max_length(model), patience
+        return model_max_length(model)
     max_length = check_int(max_length, "max_length", minimum=3)
     try:
         limit = model_max_length(model)
@@ -138,45 +134,49 @@ def check_settings(model: Any, *, epochs: Any, batch_size: Any, lr_body: Any, lr
         limit = None
     if limit is not None and max_length > limit:
         raise ValueError(f"max_length={max_length} is longer than the model's {limit} positions")
-    return epochs, batch_size, max_length, patience
+    return max_length
 
 
-def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Split, *,
-             lr_body: float = 5e-5, lr_head: float = 1e-3, epochs: int = 4, batch_size: int = 32,
-             warmup_ratio: float = 0.1, schedule: str = "linear", weight_decay: float = 0.01,
-             patience: int | None = 2, frozen_body: bool | None = False, max_length: int | None = None,
-             group_by_length: bool = False, amp: str | None = "auto", seed: int = 0, cache: str | None = None,
-             device: Any = None, progress: bool = True, verbose: bool = False) -> Any:
+def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Split,
+             settings: training.TrainConfig = FINETUNE, *, frozen_body: bool | None = False,
+             max_length: int | None = None, group_by_length: bool = False, amp: str | None = "auto",
+             cache: str | None = None, device: Any = None, progress: bool = True, verbose: bool = False) -> Any:
     """Fine-tune a classifier with ``train.fit``: discriminative learning rates, warm-up then
     decay, early stopping on validation accuracy, the best weights restored at the end.
 
     * ``model``: ``BertClassifier``, ``transformers.BertForSequenceClassification`` or
       ``transformer.EncoderClassifier`` (anything with a head named as in ``HEAD_PREFIXES``
       whose forward takes ``input_ids`` and ``attention_mask``);
-    * ``lr_body`` for the pretrained encoder (small: it already knows a lot), ``lr_head``
-      for the new head (larger: it starts from random). Use equal values to train a model
-      from scratch with one learning rate;
+    * ``settings``: a ``train.TrainConfig`` (default ``FINETUNE``): ``lr`` for the pretrained
+      encoder (small: it already knows a lot), ``lr_head`` for the new head (larger: it starts
+      from random; None: ``lr`` everywhere, as for a model trained from scratch), ``epochs``
+      (or ``max_steps``), ``batch_size``, ``warmup_fraction``, ``schedule``, ``weight_decay``,
+      ``patience``, ``seed``; change one with ``dataclasses.replace(FINETUNE, epochs=1)``;
     * ``frozen_body=True`` trains the head alone; ``None`` trains what the model marks trainable
       (``requires_grad``), e.g. after ``lora.add_lora``;
-    * ``group_by_length=True``: batches of texts of similar length (``LengthGroupedSampler``,
+    * ``max_length``: texts are cut to this many tokens (None: the model's limit);
+      ``group_by_length=True``: batches of texts of similar length (``LengthGroupedSampler``,
       as ``Trainer``'s ``train_sampling_strategy="group_by_length"``): less padding, faster steps;
     * ``amp``: mixed precision as in ``train.fit`` (``"auto"``: bf16/fp16 on a GPU, fp32 on a
       CPU); ``None`` trains in fp32 everywhere, as a hand-written loop without autocast does;
     * ``cache``: a name for ``train.fit``'s checkpoint cache; the key covers every setting,
       the data and the model's initial weights, so a re-run with the same inputs is instant.
 
-    Everything is checked before training starts (``check_labels_fit``, ``check_settings``):
-    splits that are not ``data.Split``, labels the head cannot output, ``batch_size=0``,
-    ``epochs=0``, a non-positive learning rate, ``warmup_ratio`` outside [0, 1) or a
-    ``max_length`` beyond the model's limit raise ``TypeError`` / ``ValueError``.
+    Everything is checked before training starts: the settings when they were made, then
+    splits that are not ``data.Split``, labels the head cannot output (``check_labels_fit``)
+    and a ``max_length`` beyond the model's limit (``check_max_length``) raise ``TypeError`` /
+    ``ValueError``.
 
     Returns ``train.History`` (``history.best["val_accuracy"]``, ``history.seconds``).
+    Example::
+
+        history = finetune(model, tok, ds.train, ds.validation, replace(FINETUNE, epochs=3))
     """
+    if not isinstance(settings, training.TrainConfig):
+        raise TypeError(f"settings must be a train.TrainConfig, got {type(settings).__name__}")
     check_labels_fit(model, train, validation)
-    epochs, batch_size, max_length, patience = check_settings(model, epochs=epochs, batch_size=batch_size,
-                                                              lr_body=lr_body, lr_head=lr_head,
-                                                              warmup_ratio=warmup_ratio, weight_decay=weight_decay,
-                                                              max_length=max_length, patience=patience, seed=seed)
+    max_length = check_max_length(model, max_length)
+    s = settings
     device = device if device is not None else config.get_device()
     model.to(device)
     if frozen_body is not None:
@@ -184,24 +184,19 @@ def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Spl
     initial = fingerprint(model) if cache else None
     train_ds = TextClassificationDataset(tokenizer, train.texts, train.labels, max_length)
     val_ds = TextClassificationDataset(tokenizer, validation.texts, validation.labels, max_length)
-    train_loader = train_ds.loader(batch_size, shuffle=True, seed=seed, group_by_length=bool(group_by_length))
-    val_loader = val_ds.loader(max(batch_size, 64))
-    total = epochs * len(train_loader)
-    groups = training.param_groups(model, lr_body=lr_body, lr_head=lr_head, head_prefix=head_prefixes(model),
-                                   weight_decay=weight_decay)
-    optimizer = torch.optim.AdamW(groups)
-    scheduler = training.warmup_decay_schedule(optimizer, int(warmup_ratio * total), total, kind=schedule)
-    settings = None
+    train_loader = train_ds.loader(s.batch_size, shuffle=True, seed=s.seed, group_by_length=bool(group_by_length))
+    val_loader = val_ds.loader(max(s.batch_size, 64))
+    total = s.total_steps(len(train_loader))
+    optimizer, scheduler = training.optimizer_and_schedule(model, s, total, head_prefix=head_prefixes(model))
+    run = None
     if cache:
-        settings = {"lr_body": lr_body, "lr_head": lr_head, "epochs": epochs, "batch_size": batch_size,
-                    "warmup_ratio": warmup_ratio, "schedule": schedule, "weight_decay": weight_decay,
-                    "patience": patience, "frozen_body": frozen_body, "max_length": max_length, "seed": seed,
-                    "group_by_length": bool(group_by_length), "amp": amp,
-                    "data": fingerprint(train.texts, train.labels, validation.texts, validation.labels),
-                    "initial_weights": initial, "device": str(device)}
-    torch.manual_seed(seed)   # dropout masks
+        run = {"train": s.as_dict(), "frozen_body": frozen_body, "max_length": max_length,
+               "group_by_length": bool(group_by_length), "amp": amp,
+               "data": fingerprint(train.texts, train.labels, validation.texts, validation.labels),
+               "initial_weights": initial, "device": str(device)}
+    torch.manual_seed(s.seed)   # dropout masks
     return training.fit(model, train_loader, loss_fn=classification_loss, optimizer=optimizer,
-                        scheduler=scheduler, epochs=epochs, val_loader=val_loader,
-                        evaluate_fn=evaluate_classifier, monitor="val_accuracy", mode="max", amp=amp,
-                        patience=patience, restore_best=True, device=device, progress=progress,
-                        verbose=verbose, cache=cache, settings=settings)
+                        scheduler=scheduler, epochs=s.epochs, max_steps=s.max_steps, val_loader=val_loader,
+                        evaluate_fn=evaluate_classifier, eval_every=s.eval_every, monitor="val_accuracy",
+                        mode="max", amp=amp, patience=s.patience, restore_best=True, device=device,
+                        progress=progress, verbose=verbose, cache=cache, settings=run)

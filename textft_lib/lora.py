@@ -10,7 +10,8 @@ nothing extra.
 Example::
 
     n_trainable = add_lora(model, r=8, alpha=16, targets=("query", "value"), train=("classifier",))
-    classify.finetune(model, tok, train, validation, lr_body=5e-4, lr_head=5e-4)
+    classify.finetune(model, tok, train, validation, replace(classify.FINETUNE, lr=5e-4, lr_head=None),
+                      frozen_body=None)
     merge_lora(model)                     # back to plain nn.Linear layers, same outputs
 """
 

@@ -54,6 +54,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from textft_lib import cache, config
+from textft_lib.checks import check_int, check_number
 
 LossFn = Callable[[nn.Module, Any], "Tensor | tuple[Tensor, Mapping[str, float]]"]
 EvaluateFn = Callable[[nn.Module, Iterable], Mapping[str, float]]
@@ -180,6 +181,105 @@ def param_groups(model: nn.Module, *, lr_body: float, lr_head: float, head_prefi
             out.append({"params": params, "lr": lr_head if is_head else lr_body,
                         "weight_decay": weight_decay if decay else 0.0})
     return out
+
+
+# --------------------------------------------------------------------------- settings
+
+
+SCHEDULES = ("linear", "cosine", "constant")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained: the one settings type of pretraining (``bert.pretrain``),
+    domain adaptation (``adapt.adapt_pretraining``) and fine-tuning (``classify.finetune``).
+
+    * AdamW at peak rate ``lr``, with ``weight_decay`` on the weight matrices; ``lr_head``
+      gives a new head its own, larger rate (fine-tuning; None: ``lr`` everywhere);
+    * ``batch_size`` examples per step, for ``epochs`` passes over the data or ``max_steps``
+      optimizer steps (exactly one of the two);
+    * the rate warms up linearly over ``warmup_fraction`` of the steps, then decays as
+      ``schedule`` says (``"linear"``, ``"cosine"`` or ``"constant"``, see
+      ``warmup_decay_schedule``);
+    * evaluation every ``eval_every`` steps (None: after each epoch); early stopping after
+      ``patience`` evaluations without improvement (None: never); ``seed`` for the batch
+      order, the masks and dropout.
+
+    Checked once, here, when it is made; the runs that take it trust it. Example::
+
+        s = TrainConfig(lr=5e-5, lr_head=1e-3, epochs=4, warmup_fraction=0.1, patience=2)
+        s.warmup_steps(500)                    # 50
+        dataclasses.replace(s, epochs=1)       # a changed copy, checked again
+    """
+
+    lr: float = 1e-3
+    lr_head: float | None = None
+    batch_size: int = 32
+    epochs: int | None = None
+    max_steps: int | None = None
+    warmup_fraction: float = 0.06
+    schedule: str = "linear"
+    weight_decay: float = 0.01
+    eval_every: int | None = None
+    patience: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_number(self.lr, "lr", low=0, low_open=True)
+        if self.lr_head is not None:
+            check_number(self.lr_head, "lr_head", low=0, low_open=True)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        if (self.epochs is None) == (self.max_steps is None):
+            raise ValueError(f"give epochs or max_steps (exactly one), got epochs={self.epochs}, "
+                             f"max_steps={self.max_steps}")
+        for name in ("epochs", "max_steps", "eval_every", "patience"):
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name, minimum=1)
+        check_number(self.warmup_fraction, "warmup_fraction", low=0, high=1, high_open=True)
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        check_number(self.weight_decay, "weight_decay", low=0)
+        check_int(self.seed, "seed")
+
+    @property
+    def head_lr(self) -> float:
+        """The head's learning rate: ``lr_head``, or ``lr`` when there is none."""
+        return self.lr if self.lr_head is None else self.lr_head
+
+    def total_steps(self, batches_per_epoch: int) -> int:
+        """The run's optimizer steps: ``max_steps``, or ``epochs`` passes of ``batches_per_epoch``."""
+        return self.max_steps if self.max_steps is not None else self.epochs * batches_per_epoch
+
+    def warmup_steps(self, total_steps: int) -> int:
+        """``warmup_fraction`` of ``total_steps``, rounded down, and at least 1 when the
+        fraction is not 0."""
+        return max(1, int(self.warmup_fraction * total_steps)) if self.warmup_fraction else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def optimizer_and_schedule(model: nn.Module, settings: TrainConfig, total_steps: int, *,
+                           head_prefix: str | tuple[str, ...] | None = None
+                           ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW over ``model``'s trainable parameters and its warm-up-then-decay schedule over
+    ``total_steps``, as ``settings`` says. With ``head_prefix`` the parameters named so get
+    ``settings.head_lr`` and the rest ``settings.lr``, and biases and norms no weight decay
+    (``param_groups``); without, one group at ``settings.lr``.
+
+    Example::
+
+        opt, sched = optimizer_and_schedule(model, TrainConfig(lr=2e-3, max_steps=3000), 3000)
+    """
+    if head_prefix is None:
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(param_groups(model, lr_body=settings.lr, lr_head=settings.head_lr,
+                                                   head_prefix=head_prefix, weight_decay=settings.weight_decay))
+    schedule = warmup_decay_schedule(optimizer, settings.warmup_steps(total_steps), total_steps,
+                                     kind=settings.schedule)
+    return optimizer, schedule
 
 
 # --------------------------------------------------------------------------- devices and precision

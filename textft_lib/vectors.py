@@ -28,7 +28,7 @@ import math
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from textft_lib import config, data
 from textft_lib.cache import atomic_write, key
+from textft_lib.checks import check_int, check_number
 
 if TYPE_CHECKING:  # heavy imports only for type checkers
     import numpy as np
@@ -805,34 +806,69 @@ def known_fraction(kv: "KeyedVectors", texts: Sequence[str], *,
 
 # --------------------------------------------------------------------------- the course's GloVe
 
-#: The lesson's GloVe settings at full size and in quick mode (``config.is_quick()``).
-#: ``articles=None`` means the whole Wikipedia corpus.
-GLOVE_SETTINGS: dict[str, dict[str, Any]] = {
-    # x_max = 10, not the paper's 100: in ~480k tokens few pairs co-occur 100 times (the reference
-    # code's demo on the 17 M-word text8 corpus uses 10 as well). Adagrad's accumulator starts at
-    # 1, as in the reference glove.c. sample: word2vec's subsampling before counting, the course's
-    # variant (expected counts, see subsampled_cooccurrence); sample=None gives GloVe as published.
-    # benchmarks/word_vectors.py measures both over several seeds.
-    "full": dict(articles=None, min_count=5, window=10, sample=1e-4, dim=100, epochs=10, batch_size=16384,
-                 lr=0.3, x_max=10.0, alpha=0.75, initial_accumulator=1.0, seed=0),
-    "quick": dict(articles=12, min_count=5, window=10, sample=1e-4, dim=50, epochs=8, batch_size=4096, lr=0.2,
-                  x_max=10.0, alpha=0.75, initial_accumulator=1.0, seed=0),
-}
+@dataclass(frozen=True)
+class GloveConfig:
+    """The settings of the course's GloVe run (``course_glove``): the text and its counts,
+    then the training (Adagrad on the weighted least-squares loss, ``train_glove``).
+
+    ``articles`` of the Wikipedia sample (None: all of it), words seen at least ``min_count``
+    times, a window of ``window`` words each side, and ``sample``: word2vec's subsampling
+    before counting, the course's variant (expected counts, see ``subsampled_cooccurrence``;
+    None gives GloVe as published). Then ``dim``-dimensional vectors, ``epochs`` passes in
+    batches of ``batch_size`` pairs at Adagrad rate ``lr`` with its accumulator starting at
+    ``initial_accumulator``, and the weighting ``f(x) = min(1, (x / x_max) ** alpha)``.
+    Checked when made; ``GLOVE_FULL`` and ``GLOVE_QUICK`` are the lesson's two sizes::
+
+        dataclasses.replace(GLOVE_FULL, window=2)          # a changed copy, checked again
+    """
+
+    articles: int | None = None
+    min_count: int = 5
+    window: int = 10
+    sample: float | None = 1e-4
+    dim: int = 100
+    epochs: int = 10
+    batch_size: int = 16384
+    lr: float = 0.3
+    x_max: float = 10.0
+    alpha: float = 0.75
+    initial_accumulator: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("min_count", "window", "dim", "epochs", "batch_size"):
+            check_int(getattr(self, name), name, minimum=1)
+        if self.articles is not None:
+            check_int(self.articles, "articles", minimum=1)
+        if self.sample is not None:
+            check_number(self.sample, "sample", low=0, low_open=True)
+        for name in ("lr", "x_max", "alpha"):
+            check_number(getattr(self, name), name, low=0, low_open=True)
+        check_number(self.initial_accumulator, "initial_accumulator", low=0)
+        check_int(self.seed, "seed")
 
 
-def glove_settings(quick: bool | None = None, **overrides: Any) -> dict[str, Any]:
-    """The settings ``course_glove`` uses: full or quick size, with ``overrides`` applied."""
-    size = "quick" if (config.is_quick() if quick is None else quick) else "full"
-    settings = dict(GLOVE_SETTINGS[size])
-    unknown = set(overrides) - set(settings)
+#: The lesson's GloVe at full size. x_max = 10, not the paper's 100: in ~480k tokens few pairs
+#: co-occur 100 times (the reference code's demo on the 17 M-word text8 corpus uses 10 as well).
+#: Adagrad's accumulator starts at 1, as in the reference glove.c. benchmarks/word_vectors.py
+#: measures the plain and the subsampled counts over several seeds.
+GLOVE_FULL = GloveConfig()
+#: Quick mode: 12 articles, 50 dimensions.
+GLOVE_QUICK = GloveConfig(articles=12, dim=50, epochs=8, batch_size=4096, lr=0.2)
+
+
+def glove_settings(quick: bool | None = None, **overrides: Any) -> GloveConfig:
+    """The settings ``course_glove`` uses: ``GLOVE_QUICK`` in quick mode (or ``quick=True``),
+    else ``GLOVE_FULL``, with ``overrides`` applied (an unknown name raises ``TypeError``)."""
+    base = GLOVE_QUICK if (config.is_quick() if quick is None else quick) else GLOVE_FULL
+    unknown = set(overrides) - set(asdict(base))
     if unknown:
-        raise TypeError(f"unknown GloVe settings {sorted(unknown)}; known: {sorted(settings)}")
-    settings.update(overrides)
-    return settings
+        raise TypeError(f"unknown GloVe settings {sorted(unknown)}; known: {sorted(asdict(base))}")
+    return replace(base, **overrides)
 
 
-def _course_glove_paths(settings: dict[str, Any]) -> tuple[Path, Path, Path]:
-    name, folder = f"glove-{key(settings)}", config.cache_dir("vectors")
+def _course_glove_paths(settings: GloveConfig) -> tuple[Path, Path, Path]:
+    name, folder = f"glove-{key(asdict(settings))}", config.cache_dir("vectors")
     return folder / f"{name}.npy", folder / f"{name}.vocab.txt", folder / f"{name}.json"
 
 
@@ -852,7 +888,7 @@ def course_glove(*, quick: bool | None = None, progress: bool = True, **override
     the vectors in ``config.cache_dir("vectors")`` as ``.npy`` plus a vocabulary text file,
     named by a hash of the settings; later calls load them instantly. Quick mode (or
     ``quick=True``) uses a smaller corpus and model. ``overrides`` change single settings
-    (see ``GLOVE_SETTINGS``).
+    (see ``GloveConfig``).
 
     Example::
 
@@ -867,15 +903,14 @@ def course_glove(*, quick: bool | None = None, progress: bool = True, **override
         words = vocab_path.read_text(encoding="utf-8").split("\n")
         return to_keyed_vectors(words, np.load(vec_path, allow_pickle=False))
 
-    docs = wiki_corpus(limit=settings["articles"])
-    vocab = build_vocab(docs, min_count=settings["min_count"])
-    X = glove_cooccurrence(encode(docs, vocab), vocab, window=settings["window"], sample=settings["sample"])
-    result = train_glove(X, dim=settings["dim"], epochs=settings["epochs"], batch_size=settings["batch_size"],
-                         lr=settings["lr"], x_max=settings["x_max"], alpha=settings["alpha"],
-                         initial_accumulator=settings["initial_accumulator"], seed=settings["seed"],
-                         progress=progress)
+    s = settings
+    docs = wiki_corpus(limit=s.articles)
+    vocab = build_vocab(docs, min_count=s.min_count)
+    X = glove_cooccurrence(encode(docs, vocab), vocab, window=s.window, sample=s.sample)
+    result = train_glove(X, dim=s.dim, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, x_max=s.x_max,
+                         alpha=s.alpha, initial_accumulator=s.initial_accumulator, seed=s.seed, progress=progress)
     atomic_write(meta_path, lambda p: p.write_text(json.dumps(
-        {"settings": settings, "losses": result.losses, "seconds": result.seconds, "vocab_size": len(vocab),
+        {"settings": asdict(s), "losses": result.losses, "seconds": result.seconds, "vocab_size": len(vocab),
          "nnz": int(X.nnz)}, indent=1)))
     atomic_write(vocab_path, lambda p: p.write_text("\n".join(vocab.words), encoding="utf-8"))
     atomic_write(vec_path, lambda p: np.save(open(p, "wb"), result.vectors, allow_pickle=False))

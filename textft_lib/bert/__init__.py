@@ -85,6 +85,7 @@ from textft_lib.bert.probing import (
     mask_word_scores,
 )
 from textft_lib.bert.pretraining import (
+    MLMDataConfig,
     PretrainConfig,
     INITS,
     HEAD_START_FULL,
@@ -139,6 +140,7 @@ __all__ = [
     "init_output_bias",
     "fill_mask",
     "mask_word_scores",
+    "MLMDataConfig",
     "PretrainConfig",
     "INITS",
     "HEAD_START_FULL",

@@ -1,93 +1,126 @@
-"""Pretraining: ``PretrainConfig`` (every choice of a run), ``prepare_data`` (tokenizer and
-blocks), ``new_model``, ``pretrain`` (on ``textft_lib.train.fit``) and ``course_bert()``, the
-cached pretrained model that appendix A1 fine-tunes.
+"""Pretraining: ``PretrainConfig`` (every choice of a run: the data's, the model's and the
+training's settings), ``prepare_data`` (tokenizer and blocks), ``new_model``, ``pretrain``
+(on ``textft_lib.train.fit``) and ``course_bert()``, the cached pretrained model that
+lesson 07 and appendix A1 fine-tune.
 
 Example::
 
     s = lesson_settings()
     data = prepare_data(s)
     model = new_model(s, data)
-    history = pretrain(model, data, s)
+    history = pretrain(model, data, s.train, mlm_probability=s.data.mlm_probability)
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 
-from textft_lib import cache, config, corpus, train, wordpiece
+from textft_lib import cache as _cache, config, corpus, train, wordpiece
+from textft_lib.checks import check_int, check_number
 from textft_lib.corpus import CORPORA
 from textft_lib.bert.convert import check_tokenizer, save_pretrained
 from textft_lib.bert.head_start import init_offset_heads, init_output_bias
 from textft_lib.bert.mlm import MLMCollator, evaluate_mlm, make_blocks, unigram_baseline, unigram_log_probs
 from textft_lib.bert.model import BertConfig, BertForMLM
+from textft_lib.train import TrainConfig
 
 
 @dataclass(frozen=True)
-class PretrainConfig:
-    """Every choice of a pretraining run: corpus, tokenizer, model sizes, optimisation, start.
+class MLMDataConfig:
+    """The text of a pretraining run and how it is masked.
 
     ``corpus`` is one of ``corpus.CORPORA`` (``"wiki_sample"``, ``"offline_mix"``,
     ``"wikitext103"``); ``max_words`` takes a seeded subset of its documents up to that many
-    words and ``limit_documents`` its first documents (both ``None``: all of it).
-
-    ``mlm_probability`` is the share of real tokens chosen for training (BERT's 15%; the
-    held-out loss is always measured at 15%, so runs with other rates stay comparable).
-    ``init`` is the starting point: ``"bert"`` is BERT's random start (N(0, 0.02) weights);
-    ``"offset_heads"`` adds ``init_offset_heads`` and ``init_output_bias``, appendix A2's head
-    start, the course's own device for leaving the plateau on a CPU budget (``new_model``).
-
-    ``LESSON_FULL`` and ``LESSON_QUICK`` are lesson 06's two sizes, ``lesson_settings()`` picks
-    one by quick mode; ``HEAD_START_*`` and ``head_start_settings()`` are appendix A2's.
-    ``model_config(vocab_size)`` gives the ``BertConfig``.
+    words and ``limit_documents`` its first documents (both ``None``: all of it);
+    ``held_out_fraction`` of the documents, chosen with ``seed``, are held out, and at most
+    ``max_eval_blocks`` of their blocks measure the loss. ``mlm_probability`` is the share of
+    real tokens chosen for training (BERT's 15%; the held-out loss is always measured at 15%,
+    so runs with other rates stay comparable). The tokenizer's size and the block length are
+    the model's (``BertConfig.vocab_size``, ``max_position_embeddings``).
     """
 
     corpus: str = "wiki_sample"
     max_words: int | None = None
     limit_documents: int | None = None
-    vocab_size: int = 8000
     held_out_fraction: float = 0.1
-    block_size: int = 128
-    hidden_size: int = 128
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    intermediate_size: int = 512
-    dropout: float = 0.0
-    batch_size: int = 32
     mlm_probability: float = 0.15
-    lr: float = 2e-3
-    weight_decay: float = 0.01
-    warmup_fraction: float = 0.06
-    max_steps: int = 3000
-    eval_every: int = 250
     max_eval_blocks: int = 512
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.corpus not in CORPORA:
+            raise ValueError(f"corpus must be one of {CORPORA}, got {self.corpus!r}")
+        check_number(self.held_out_fraction, "held_out_fraction", low=0, high=1, low_open=True, high_open=True)
+        if not 0.0 < self.mlm_probability < 1.0:
+            raise ValueError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}")
+        check_int(self.max_eval_blocks, "max_eval_blocks", minimum=1)
+        for name in ("max_words", "limit_documents"):
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name, minimum=1)
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Every choice of a pretraining run, in three parts and a start.
+
+    * ``data``: the corpus, its held-out split and the masking (``MLMDataConfig``);
+    * ``model``: the network's sizes (``BertConfig``); the WordPiece tokenizer is trained to
+      ``model.vocab_size`` pieces and the blocks fill ``model.max_position_embeddings``;
+    * ``train``: the optimiser, schedule, steps and evaluations (``train.TrainConfig``, the
+      same type adaptation and fine-tuning take; pretraining counts ``max_steps``);
+    * ``init``: ``"bert"`` is BERT's random start (N(0, 0.02) weights); ``"offset_heads"``
+      adds ``init_offset_heads`` and ``init_output_bias``, appendix A2's head start, the
+      course's own device for leaving the plateau on a CPU budget (``new_model``).
+
+    Each part checks itself when it is made; this checks how they fit together.
+    ``with_data``, ``with_model`` and ``with_train`` return a copy with one part changed::
+
+        s = LESSON_FULL.with_train(max_steps=200, eval_every=50)
+        s.train.lr, s.model.hidden_size, s.block_size          # 0.002 128 128
+
+    ``LESSON_FULL`` and ``LESSON_QUICK`` are lesson 06's two sizes, ``lesson_settings()``
+    picks one by quick mode; ``HEAD_START_*`` and ``head_start_settings()`` are appendix A2's.
+    """
+
+    data: MLMDataConfig = field(default_factory=MLMDataConfig)
+    model: BertConfig = field(default_factory=lambda: BertConfig(
+        vocab_size=8000, hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=512,
+        max_position_embeddings=128, hidden_dropout_prob=0.0))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=2e-3, max_steps=3000, eval_every=250))
     init: str = "bert"
 
     def __post_init__(self) -> None:
+        for name, kind in (("data", MLMDataConfig), ("model", BertConfig), ("train", TrainConfig)):
+            if not isinstance(getattr(self, name), kind):
+                raise TypeError(f"{name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}")
         if self.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
-        if self.corpus not in CORPORA:
-            raise ValueError(f"corpus must be one of {CORPORA}, got {self.corpus!r}")
+        if self.train.max_steps is None:
+            raise ValueError("pretraining counts optimizer steps: give train=TrainConfig(max_steps=...)")
         if self.block_size < 3:
-            raise ValueError(f"block_size must be at least 3, got {self.block_size}")
-        if not 0.0 < self.mlm_probability < 1.0:
-            raise ValueError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}")
-        for name in ("batch_size", "max_steps", "eval_every", "max_eval_blocks"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+            raise ValueError(f"blocks of {self.block_size} positions cannot hold [CLS], a token and [SEP]")
 
-    def model_config(self, vocab_size: int | None = None) -> BertConfig:
-        return BertConfig(vocab_size=vocab_size or self.vocab_size, hidden_size=self.hidden_size,
-                          num_hidden_layers=self.num_hidden_layers, num_attention_heads=self.num_attention_heads,
-                          intermediate_size=self.intermediate_size, max_position_embeddings=self.block_size,
-                          hidden_dropout_prob=self.dropout)
+    @property
+    def block_size(self) -> int:
+        """The length of a block: the model's positions."""
+        return self.model.max_position_embeddings
+
+    def with_data(self, **changes: Any) -> PretrainConfig:
+        return replace(self, data=replace(self.data, **changes))
+
+    def with_model(self, **changes: Any) -> PretrainConfig:
+        return replace(self, model=replace(self.model, **changes))
+
+    def with_train(self, **changes: Any) -> PretrainConfig:
+        return replace(self, train=replace(self.train, **changes))
 
     def as_dict(self) -> dict[str, Any]:
+        """The settings as nested dicts: ``{"data": {...}, "model": {...}, "train": {...}, "init": ...}``."""
         return asdict(self)
 
 
@@ -95,19 +128,22 @@ class PretrainConfig:
 INITS = ("bert", "offset_heads")
 #: Lesson 06 at full size: BERT's recipe on the offline mix (about 8 minutes of training on an
 #: idle 2-core CPU).
-LESSON_FULL = PretrainConfig(corpus="offline_mix")
+LESSON_FULL = PretrainConfig(data=MLMDataConfig(corpus="offline_mix"))
 #: Lesson 06 in quick mode: a smoke run of a few seconds on a small model.
-LESSON_QUICK = PretrainConfig(vocab_size=2000, limit_documents=24, block_size=64, hidden_size=32,
-                              num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                              batch_size=16, lr=2e-3, max_steps=40, eval_every=20, max_eval_blocks=32)
+LESSON_QUICK = PretrainConfig(
+    data=MLMDataConfig(limit_documents=24, max_eval_blocks=32),
+    model=BertConfig(vocab_size=2000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0),
+    train=TrainConfig(lr=2e-3, batch_size=16, max_steps=40, eval_every=20))
 #: Appendix A2's model: the Wikipedia sample from the head start (``init="offset_heads"``),
 #: the course BERT that appendix A1 fine-tunes.
-HEAD_START_FULL = PretrainConfig(corpus="wiki_sample", eval_every=150, max_eval_blocks=256, init="offset_heads")
-HEAD_START_QUICK = replace(LESSON_QUICK, corpus="wiki_sample", init="offset_heads")
+HEAD_START_FULL = PretrainConfig(data=MLMDataConfig(corpus="wiki_sample", max_eval_blocks=256),
+                                 train=TrainConfig(lr=2e-3, max_steps=3000, eval_every=150), init="offset_heads")
+HEAD_START_QUICK = replace(LESSON_QUICK.with_data(corpus="wiki_sample"), init="offset_heads")
 
 
 #: Lesson 06 at full size on a GPU: the same model and recipe for eight times the steps.
-LESSON_GPU = replace(LESSON_FULL, max_steps=24_000, eval_every=1000)
+LESSON_GPU = LESSON_FULL.with_train(max_steps=24_000, eval_every=1000)
 
 
 def lesson_settings(device: Any = "cpu") -> PretrainConfig:
@@ -134,8 +170,9 @@ class PretrainData:
 def training_texts(settings: PretrainConfig) -> tuple[list[str], list[str]]:
     """``(train_texts, held_out_texts)`` of ``settings.corpus``, split by whole document as the
     settings say (``corpus.training_split``): the texts ``prepare_data`` cuts into blocks."""
-    return corpus.training_split(settings.corpus, held_out_fraction=settings.held_out_fraction, seed=settings.seed,
-                                 max_words=settings.max_words, limit=settings.limit_documents)
+    d = settings.data
+    return corpus.training_split(d.corpus, held_out_fraction=d.held_out_fraction, seed=d.seed,
+                                 max_words=d.max_words, limit=d.limit_documents)
 
 
 def prepare_data(settings: PretrainConfig) -> PretrainData:
@@ -146,23 +183,24 @@ def prepare_data(settings: PretrainConfig) -> PretrainData:
     short."""
     import io
 
-    source = {"corpus": settings.corpus, "held_out_fraction": settings.held_out_fraction, "seed": settings.seed,
-              "limit": settings.limit_documents, "max_words": settings.max_words}     # what the texts depend on
-    tokenizer = wordpiece.course_tokenizer(settings.vocab_size, model_max_length=settings.block_size, **source)
-    key = cache.key({**source, "vocab": sorted(tokenizer.get_vocab().items()), "block_size": settings.block_size,
+    d, block_size = settings.data, settings.block_size
+    source = {"corpus": d.corpus, "held_out_fraction": d.held_out_fraction, "seed": d.seed,
+              "limit": d.limit_documents, "max_words": d.max_words}     # what the texts depend on
+    tokenizer = wordpiece.course_tokenizer(settings.model.vocab_size, model_max_length=block_size, **source)
+    key = _cache.key({**source, "vocab": sorted(tokenizer.get_vocab().items()), "block_size": block_size,
                      "version": 1})
-    path = config.cache_dir("bert") / f"blocks-{settings.corpus}-{key}.pt"
+    path = config.cache_dir("bert") / f"blocks-{d.corpus}-{key}.pt"
     if path.exists():
         stored = torch.load(path, weights_only=True)
         train_blocks, held = stored["train"], stored["held_out"]
     else:
         train_texts, held_texts = training_texts(settings)
-        train_blocks, held = (make_blocks(t, tokenizer, settings.block_size) for t in (train_texts, held_texts))
+        train_blocks, held = (make_blocks(t, tokenizer, block_size) for t in (train_texts, held_texts))
         small = torch.int16 if len(tokenizer) <= torch.iinfo(torch.int16).max else torch.int32   # a quarter the disk
         buffer = io.BytesIO()
         torch.save({"train": train_blocks.to(small), "held_out": held.to(small)}, buffer)
-        cache.atomic_write_bytes(path, buffer.getvalue())
-    return PretrainData(tokenizer, train_blocks.long(), evenly_spaced(held.long(), settings.max_eval_blocks))
+        _cache.atomic_write_bytes(path, buffer.getvalue())
+    return PretrainData(tokenizer, train_blocks.long(), evenly_spaced(held.long(), d.max_eval_blocks))
 
 
 def evenly_spaced(blocks: Tensor, n: int) -> Tensor:
@@ -178,7 +216,7 @@ def new_model(settings: PretrainConfig, data: PretrainData) -> BertForMLM:
     ``settings.init`` says: BERT's random start, or the head start (``init_offset_heads``,
     and the output bias at the training blocks' log-frequencies, ``init_output_bias``).
     Seed torch first for a reproducible start."""
-    model = BertForMLM(settings.model_config(len(data.tokenizer)))
+    model = BertForMLM(replace(settings.model, vocab_size=len(data.tokenizer)))
     if settings.init == "offset_heads":
         init_offset_heads(model)
         init_output_bias(model, unigram_log_probs(data.train_blocks, len(data.tokenizer),
@@ -222,17 +260,18 @@ class MLMObjective(nn.Module):
         return self.model.mlm_loss(input_ids, labels, attention_mask)
 
 
-def pretrain(model: BertForMLM, data: PretrainData, settings: PretrainConfig, *, device: Any = None,
-             progress: bool = True, verbose: bool = True, cache: str | None = "bert_mlm",
+def pretrain(model: BertForMLM, data: PretrainData, settings: TrainConfig, *, mlm_probability: float = 0.15,
+             device: Any = None, progress: bool = True, verbose: bool = True, cache: str | None = "bert_mlm",
              retrain: bool = False, shard: tuple[int, int] = (0, 1),
              wrap: Callable[[nn.Module], nn.Module] | None = None) -> Any:
     """Pretrain ``model`` with masked-language modelling on ``data``; return ``train.fit``'s ``History``.
 
-    AdamW with linear warm-up and decay over ``settings.max_steps`` steps; fresh masks
-    for every batch (dynamic masking); the held-out loss and accuracy measured every
-    ``settings.eval_every`` steps on fixed masks (``evaluate_mlm``). With ``cache`` the
-    trained weights are stored under the course cache and a second call with the same
-    settings loads them instantly.
+    ``settings`` is a ``train.TrainConfig`` that counts ``max_steps``: AdamW, warm-up then
+    decay (``settings.schedule``), fresh masks of ``mlm_probability`` for every batch (dynamic
+    masking), the held-out loss and accuracy every ``settings.eval_every`` steps on fixed
+    masks (``evaluate_mlm``). With ``cache`` the trained weights are stored under the course
+    cache, keyed by the settings, the blocks and the initial weights, and a second call with
+    the same inputs loads them instantly.
 
     Several processes (``scripts/pretrain_bert.py``): ``shard=(rank, world)`` trains on
     blocks ``rank, rank + world, ...`` with masks of its own, and ``wrap`` wraps the
@@ -243,7 +282,7 @@ def pretrain(model: BertForMLM, data: PretrainData, settings: PretrainConfig, *,
         s = lesson_settings()
         data = prepare_data(s)
         model = new_model(s, data)
-        history = pretrain(model, data, s)
+        history = pretrain(model, data, s.train, mlm_probability=s.data.mlm_probability)
         history.series("val_loss")
     """
     from torch.utils.data import DataLoader
@@ -253,6 +292,9 @@ def pretrain(model: BertForMLM, data: PretrainData, settings: PretrainConfig, *,
         raise ValueError(f"shard must be (rank, world) with 0 <= rank < world, got {shard!r}")
     if wrap is not None and cache is not None:
         raise ValueError("a wrapped (distributed) run cannot use the cache: pass cache=None")
+    if not isinstance(settings, TrainConfig) or settings.max_steps is None:
+        raise TypeError(f"settings must be a train.TrainConfig with max_steps, got {settings!r}")
+    check_number(mlm_probability, "mlm_probability", low=0, high=1, low_open=True, high_open=True)
     check_tokenizer(model, data.tokenizer)
     if data.train_blocks.shape[1] > model.config.max_position_embeddings:
         raise ValueError(f"blocks of {data.train_blocks.shape[1]} tokens exceed the model's "
@@ -260,23 +302,23 @@ def pretrain(model: BertForMLM, data: PretrainData, settings: PretrainConfig, *,
     blocks = data.train_blocks[rank::world]
     loader = DataLoader(list(blocks), batch_size=settings.batch_size, shuffle=True, drop_last=True,
                         generator=torch.Generator().manual_seed(settings.seed + rank),
-                        collate_fn=MLMCollator(data.tokenizer, mlm_probability=settings.mlm_probability,
+                        collate_fn=MLMCollator(data.tokenizer, mlm_probability=mlm_probability,
                                                seed=settings.seed + rank))
     if len(loader) == 0:
         raise ValueError(f"{len(blocks)} training blocks are fewer than one batch of {settings.batch_size}")
     eval_collator = MLMCollator(data.tokenizer)
     device = device if device is not None else next(model.parameters()).device
+    run = None if cache is None else {"train": settings.as_dict(), "mlm_probability": mlm_probability,
+                                      "tokenizer_size": len(data.tokenizer), "initial_weights": _cache.key(model),
+                                      "blocks": _cache.key(data.train_blocks, data.held_out_blocks)}
     trained = model if wrap is None else wrap(MLMObjective(model.to(device)))
-    optimizer = torch.optim.AdamW(trained.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    warmup = max(1, round(settings.warmup_fraction * settings.max_steps))
-    scheduler = train.warmup_decay_schedule(optimizer, warmup, settings.max_steps, kind="linear")
+    optimizer, scheduler = train.optimizer_and_schedule(trained, settings, settings.max_steps)
     return train.fit(
         trained, loader, loss_fn=mlm_loss_fn if wrap is None else objective_loss_fn, optimizer=optimizer,
         scheduler=scheduler, epochs=None, max_steps=settings.max_steps, val_loader=data.held_out_blocks,
         evaluate_fn=lambda _m, held: evaluate_mlm(model, held, eval_collator, seed=settings.seed),
         eval_every=settings.eval_every, restore_best=False, device=device, progress=progress,
-        verbose=verbose, cache=cache, settings={"pretrain": settings.as_dict(), "tokenizer_size": len(data.tokenizer)},
-        retrain=retrain)
+        verbose=verbose, cache=cache, settings=run, retrain=retrain)
 
 
 def objective_loss_fn(objective: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
@@ -304,14 +346,15 @@ def course_bert(settings: PretrainConfig | None = None, *, device: Any = None, p
     if device is None:
         device = config.get_device()
     settings = settings or lesson_settings(device)
-    folder = config.cache_dir("bert") / f"course-bert-{cache.key(settings.as_dict())}"
+    folder = config.cache_dir("bert") / f"course-bert-{_cache.key(settings.as_dict())}"
     if (folder / "pretraining.json").exists():
         return folder
     data = prepare_data(settings)
-    torch.manual_seed(settings.seed)
+    torch.manual_seed(settings.train.seed)
     model = new_model(settings, data)
-    history = pretrain(model, data, settings, device=device, progress=progress, verbose=verbose)
+    history = pretrain(model, data, settings.train, mlm_probability=settings.data.mlm_probability, device=device,
+                       progress=progress, verbose=verbose)
     record = {"settings": settings.as_dict(), "history": history.to_dict()}
-    cache.write_folder(folder, lambda tmp: save_pretrained(model.cpu(), data.tokenizer, tmp), record=record,
+    _cache.write_folder(folder, lambda tmp: save_pretrained(model.cpu(), data.tokenizer, tmp), record=record,
                        record_name="pretraining.json")
     return folder
