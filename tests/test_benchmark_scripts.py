@@ -31,3 +31,15 @@ def test_corpus_ladder_quick_writes_both_budgets(tmp_path):
         assert row["held_out_loss"] > 0 and row["unigram_loss"] > 0 and row["steps"] >= 1
     whole = [r for r in report["ladder"] if r["budget"] == "more steps"]
     assert [r["steps"] for r in whole] == [60] and "SST-2 not found" in run.stdout
+
+
+def test_gpt_training_quick_writes_the_fields_lesson_08_reads(tmp_path):
+    out = tmp_path / "gpt_training.json"
+    run = run_script("gpt_training.py", "--quick", "--steps", "20", "--out", str(out), tmp_path=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["quick"] and report["corpus"] == "wiki_sample" and report["settings"]["steps"] == 20
+    assert report["bigram"] < report["unigram"] and report["held_out_loss"] > 0
+    assert report["reduction_vs_unigram"] == 1 - report["held_out_loss"] / report["unigram"]
+    assert [e["step"] for e in report["evals"]][-1] == 20 and report["tokens_seen"] == 20 * 32 * 32
+    assert "below the unigram" in run.stdout

