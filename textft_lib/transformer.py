@@ -299,6 +299,8 @@ class TransformerDecoderLayer(nn.Module):
                  activation: Activation = "relu", norm_first: bool = False, layer_norm_eps: float = 1e-5,
                  bias: bool = True):
         super().__init__()
+        # Written out like the encoder layer's, on purpose: lesson 05 reads each layer beside
+        # torch.nn's, line for line, and the two share no hidden base class.
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
         self.d_model, self.n_heads, self.d_ff = d_model, n_heads, d_ff

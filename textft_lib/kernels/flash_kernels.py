@@ -306,6 +306,8 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, KMASK, KV_LO, KV_HI, sm_scale, qk_
                  HAS_MASK: tl.constexpr, CAUSAL: tl.constexpr, BLOCK_D: tl.constexpr,
                  PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """Grid: (cdiv(LQ, BLOCK_M), B·H). Each program owns BLOCK_M queries and loops over keys."""
+    # The same arguments and prologue as _attn_bwd_dkdv, on purpose: FlashAttention-2's backward
+    # is two kernels, one per tile owner, and a Triton kernel takes every stride as an argument.
     pid_m = tl.program_id(0)
     pid_bh = tl.program_id(1)
     b = (pid_bh // H).to(tl.int64)
