@@ -155,9 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
         "goals": {"speed_ratio_at_least_1": ours_speed / hf_best >= 1.0,
                   "loss_30pct_below_unigram": reduction >= 0.30},
     }
-    # a quick smoke run never overwrites the committed full-size result
-    folder = config.cache_dir("benchmarks") if args.quick else config.assets_dir("benchmarks")
-    path = folder / "bert_pretraining.json"
+    path = config.benchmark_path("bert_pretraining", quick=args.quick)
     config.write_benchmark(result, path)
     print(f"\nwrote {path}")
     return result

@@ -167,8 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"benchmark": "corpus_ladder", "device": config.describe_device(torch.device("cpu")),
               "torch_threads": torch.get_num_threads(), "mode": "quick" if args.quick else "full",
               "settings": settings.as_dict(), "ladder": rows, "downstream": downstream}
-    folder = config.cache_dir("benchmarks") if args.quick else config.assets_dir("benchmarks")
-    path = args.out or folder / "corpus_ladder.json"
+    path = config.benchmark_path("corpus_ladder", quick=args.quick, out=args.out)
     config.write_benchmark(result, path)
     print(f"wrote {path}")
     return result

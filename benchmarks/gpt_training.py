@@ -80,8 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
               "unigram": baselines["unigram"], "bigram": baselines["bigram"], "held_out_loss": final,
               "reduction_vs_unigram": reduction, "training_seconds": history.seconds,
               "evals": [{"step": e["step"], "val_loss": e["val_loss"]} for e in history.evals]}
-    folder = config.cache_dir("benchmarks") if args.quick else config.assets_dir("benchmarks")
-    out = args.out or folder / "gpt_training.json"
+    out = config.benchmark_path("gpt_training", quick=args.quick, out=args.out)
     config.write_benchmark(result, out)
     print(f"wrote {out}")
     return result

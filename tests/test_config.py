@@ -109,3 +109,10 @@ def test_write_benchmark_stamps_date_and_versions(tmp_path):
     record = json.loads(path.read_text())
     assert record["benchmark"] == "demo" and record["results"] == [1, 2]
     assert record["date"][:4].isdigit() and record["versions"]["torch"] == torch.__version__
+
+
+def test_benchmark_path_keeps_quick_runs_out_of_the_committed_results(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTFT_CACHE_DIR", str(tmp_path))
+    assert config.benchmark_path("demo", quick=False) == config.assets_dir("benchmarks") / "demo.json"
+    assert config.benchmark_path("demo", quick=True) == tmp_path / "benchmarks" / "demo.json"
+    assert config.benchmark_path("demo", quick=True, out=tmp_path / "x.json") == tmp_path / "x.json"

@@ -240,6 +240,15 @@ def versions(*extra: str) -> dict[str, str]:
     return out
 
 
+def benchmark_path(name: str, *, quick: bool, out: str | Path | None = None) -> Path:
+    """Where a benchmark writes ``<name>.json``: ``out`` when given, else the committed
+    ``assets/benchmarks/`` at full size, and the course cache for a quick smoke run, which so
+    never overwrites the committed result. Example: ``benchmark_path("gpt_training", quick=True)``."""
+    if out is not None:
+        return Path(out)
+    return (cache_dir("benchmarks") if quick else assets_dir("benchmarks")) / f"{name}.json"
+
+
 def write_benchmark(report: dict[str, Any], path: str | Path) -> Path:
     """Write a benchmark's result as JSON at ``path``, stamped with the UTC time and the
     package versions (``"date"`` and ``"versions"``, ahead of the report's own keys).
