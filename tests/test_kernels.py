@@ -192,6 +192,41 @@ def test_non_contiguous_inputs():
     torch.testing.assert_close(out.double(), reference(q, k, v), **TOL[torch.float32])
 
 
+BIG_OFFSETS = """
+import sys, torch
+from textft_lib import attention, kernels
+dev, step, L, D = sys.argv[1], 2 ** 30, 3, 16          # row i of a head starts at element i * 2**30
+try:    # 4 GiB of fp16 reserved; only the few pages written below are touched (on a CPU)
+    store = torch.empty(step * (L - 1) + 4 * D, dtype=torch.float16, device=dev)
+except (RuntimeError, MemoryError) as e:
+    print("no memory:", e); sys.exit(3)
+g = torch.Generator().manual_seed(0)
+def strided(i):          # a (1, 1, L, D) view whose row stride is 2**30 elements
+    x = store[i * D:].as_strided((1, 1, L, D), (0, 0, step, 1))
+    return x.copy_(torch.randn(1, 1, L, D, generator=g).half())
+q, k, v, do = (strided(i) for i in range(4))
+leaf = [t.detach().requires_grad_() for t in (q, k, v)]
+out = kernels.flash_attention(*leaf, causal=True)
+grads = torch.autograd.grad(out, leaf, do)
+dense = [t.contiguous().float().requires_grad_() for t in (q, k, v)]
+ref = attention.attention(*dense, causal=True, backend="reference")
+want = (ref, *torch.autograd.grad(ref, dense, do.float()))
+print(max(float((a.float() - b).abs().max()) for a, b in zip((out, *grads), want)))
+"""
+
+
+def test_offsets_past_2_to_the_31():
+    """Row i of a view at element i * 2**30: int32 offsets would wrap past 2**31 (and read far
+    outside the tensor). Run in a fresh Python, so a crash is a failure, not the end of the run."""
+    env = {**os.environ, "TEXTFT_KERNEL_CONFIG": "fixed"}
+    result = subprocess.run([sys.executable, "-c", BIG_OFFSETS, DEVICE.type], env=env,
+                            capture_output=True, text=True, timeout=300)
+    if result.returncode == 3:
+        pytest.skip(result.stdout.strip())
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-2000:]}"
+    assert float(result.stdout.split()[-1]) < TOL[torch.float16]["atol"]
+
+
 def test_poison_fills_buffers_with_nan(kernel_module):
     buf = kernel_module.output_buffer((2, 3), torch.zeros(1, device=DEVICE))
     assert torch.isnan(buf).all()
