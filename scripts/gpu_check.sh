@@ -6,7 +6,11 @@
 #      no autotuning), junit XML and log in OUT_DIR;
 #   2. benchmarks/attention.py with a time budget (what is left of the run's seconds), its
 #      JSON report in OUT_DIR (rewritten after every row, so a kill loses nothing measured);
-#   3. a short summary (also OUT_DIR/summary.json).
+#   3. lesson 04's code cells in plain Python (scripts/run_cells.py: no Jupyter needed), at
+#      full size and reading the benchmark's fresh JSON (copied into assets/benchmarks/), so
+#      its GPU path runs (bf16 checked against the reference) and its benchmark figure is
+#      drawn from the GPU's numbers: OUT_DIR/04_benchmark.png;
+#   4. a short summary (also OUT_DIR/summary.json).
 #
 # A failing step does not stop the next ones; each step's exit code is logged in
 # OUT_DIR/steps.txt, and the script exits 1 if any step failed.
@@ -20,12 +24,14 @@
 #   GPU_CHECK_DRY_RUN=1       CPU rehearsal: TRITON_INTERPRET=1, a few kernel tests, --device cpu --tiny
 #   GPU_CHECK_SECONDS=465     wall-clock seconds for the whole script (the benchmark gets what the tests leave)
 #   GPU_CHECK_TEST_SECONDS    longest the tests may run (default 240; 120 in a dry run)
+#   GPU_CHECK_LESSON_SECONDS  longest lesson 04 may run (default 90), kept from the benchmark's time
 #   GPU_CHECK_AUTOTUNE=1      let the benchmark autotune the kernel (minutes of compiling on a fresh machine)
 #   GPU_CHECK_BENCH_ARGS      extra arguments for benchmarks/attention.py (e.g. "--quick")
 #   GPU_CHECK_PYTHON          the Python to use (default: .venv/bin/python if present, else python3)
 #
-# At most 7 files are written to OUT_DIR: env.txt, tests.xml, tests.log, bench.log,
-# attention_kernels_<device>.json, steps.txt, summary.json.
+# At most 9 files are written to OUT_DIR: env.txt, tests.xml, tests.log, bench.log,
+# attention_kernels_<device>.json, lesson.log, 04_benchmark.png, steps.txt, summary.json.
+# A dry run leaves assets/ alone: its lesson runs in quick mode on the committed JSON.
 
 set -euo pipefail
 
@@ -47,6 +53,7 @@ else
 fi
 DRY=${GPU_CHECK_DRY_RUN:-0}
 TOTAL=${GPU_CHECK_SECONDS:-465}
+LESSON_SECONDS=${GPU_CHECK_LESSON_SECONDS:-90}
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1 TEXTFT_OFFLINE=1 TEXTFT_KERNEL_CONFIG=fixed
 
@@ -110,7 +117,7 @@ run_step tests "$OUT_DIR/tests.log" "$TEST_SECONDS" \
 
 # 2. The benchmark, within what is left: its budget stops new measurements early enough
 # for the last one, the report and the summary; the hard limit kills it before the end.
-LEFT=$((TOTAL - SECONDS))
+LEFT=$((TOTAL - SECONDS - LESSON_SECONDS))
 BUDGET=$((LEFT - 75 > 20 ? LEFT - 75 : 20))
 HARD=$((LEFT - 15 > BUDGET + 10 ? LEFT - 15 : BUDGET + 10))
 if [[ "${GPU_CHECK_AUTOTUNE:-0}" == 1 && "$DRY" != 1 ]]; then
@@ -121,7 +128,23 @@ fi
 run_step benchmark "$OUT_DIR/bench.log" "$HARD" "${BENCH_ENV[@]}" \
     "$PY" benchmarks/attention.py --out-dir "$OUT_DIR" --time-budget "$BUDGET" ${BENCH_ARGS[@]+"${BENCH_ARGS[@]}"}
 
-# 3. Summary of the two (reads what exists; never fatal).
+# 3. Lesson 04 on this machine, reading the JSON just written (a dry run: quick mode, the
+# committed JSON, nothing in assets/ rewritten).
+if [[ "$DRY" == 1 ]]; then
+    LESSON_ENV=(env TEXTFT_QUICK=1)
+else
+    LESSON_ENV=(env TEXTFT_QUICK=0)
+    for f in "$OUT_DIR"/attention_kernels_*.json; do
+        if [[ -f "$f" ]]; then cp "$f" assets/benchmarks/; fi
+    done
+fi
+run_step lesson "$OUT_DIR/lesson.log" "$LESSON_SECONDS" "${LESSON_ENV[@]}" MPLBACKEND=Agg \
+    "$PY" scripts/run_cells.py notebooks/04_fast_attention_kernel.ipynb
+if [[ "$DRY" != 1 && -f assets/figures/04_benchmark.png ]]; then
+    cp assets/figures/04_benchmark.png "$OUT_DIR/"
+fi
+
+# 4. Summary of the three (reads what exists; never fatal).
 "$PY" - "$OUT_DIR" <<'EOF' || echo "summary failed"
 import collections, glob, json, os, sys
 import xml.etree.ElementTree as ET
@@ -160,6 +183,11 @@ if reports:
     summary["benchmark"]["tflops"] = best
 else:
     summary["benchmark"] = "no report written"
+try:
+    lines = [l for l in open(os.path.join(out, "lesson.log")).read().splitlines() if l.strip()]
+    summary["lesson"] = lines[-1] if lines else "empty log"
+except OSError as err:
+    summary["lesson"] = f"no log ({err})"
 json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=2)
 
 print("\n=== summary")
@@ -167,6 +195,7 @@ print("\n".join(summary["steps"]))
 t = summary["tests"]
 print("tests:", t if isinstance(t, str) else
       f"{t['tests']} run, {t['failures']} failed, {t['errors']} errors, {t['skipped']} skipped {t['failed'][:8]}")
+print("lesson 04:", summary["lesson"])
 b = summary["benchmark"]
 if isinstance(b, str):
     print("benchmark:", b)
