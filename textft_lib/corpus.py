@@ -29,9 +29,11 @@ Example::
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import io
 import json
+import os
 import random
 import re
 import zipfile
@@ -288,18 +290,40 @@ def _wiki_sample() -> Corpus:
     return Corpus("wiki_sample", docs, {"Wikipedia sample": "gensim's test data (enwiki, 2017), CC BY-SA 3.0"})
 
 
+@functools.lru_cache(maxsize=8)
+def _sst2_check(data_dir: str | None, offline: bool) -> str:
+    """``"sst2"`` when SST-2's evaluation sentences are at hand for this ``TEXTFT_DATA_DIR`` and
+    offline setting, else ``"unchecked"`` (loaded once per setting: loading SST-2 takes seconds)."""
+    return "sst2" if sst2_eval_sentences() else "unchecked"
+
+
+def texts_key(name: str) -> str:
+    """What a corpus's texts depend on beyond its name and settings, for the caches built on
+    them (tokenizer, blocks, pretrained BERT): for ``offline_mix``, the carriers' hashes and
+    whether the SST-2 check could run (with SST-2 at hand, the documents that overlap it are
+    dropped, so the texts differ); ``""`` for the other corpora, whose texts are fixed.
+
+    Example::
+
+        texts_key("offline_mix")     # '3f0c...-sst2-dedup' with TEXTFT_DATA_DIR holding SST-2
+    """
+    if name not in CORPORA:
+        raise ValueError(f"unknown corpus {name!r}: choose one of {', '.join(CORPORA)}")
+    if name != "offline_mix":
+        return ""
+    check = _sst2_check(os.environ.get("TEXTFT_DATA_DIR"), config.is_offline())
+    return "-".join(c.wheel_sha256[:8] for c in TEXT_CARRIERS.values()) + f"-{check}-dedup"
+
+
 def _cached_mix(download: Callable[[str, str, Path], Path] | None) -> Corpus:
-    """The decontaminated offline mix, cached as one gzipped JSON file per carrier set and check."""
-    sentences = sst2_eval_sentences()
-    key = "-".join(c.wheel_sha256[:8] for c in TEXT_CARRIERS.values()) + ("-sst2" if sentences else "-unchecked") \
-        + "-dedup"
-    path = config.cache_dir("corpus") / f"offline-mix-{key}.json.gz"
+    """The decontaminated offline mix, cached as one gzipped JSON file per ``texts_key``."""
+    path = config.cache_dir("corpus") / f"offline-mix-{texts_key('offline_mix')}.json.gz"
     if path.exists():
         record = json.loads(gzip.decompress(path.read_bytes()))
     else:
         documents, sources = offline_mix_documents(download=download)
         documents, duplicates = drop_duplicates(documents)
-        documents, removed = drop_overlapping(documents, sentences)
+        documents, removed = drop_overlapping(documents, sst2_eval_sentences())
         record = {"sources": sources, "removed": removed, "duplicates": duplicates,
                   "documents": [[d.text, d.source] for d in documents]}
         cache.atomic_write_bytes(path, gzip.compress(json.dumps(record).encode(), compresslevel=3))

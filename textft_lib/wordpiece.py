@@ -124,7 +124,7 @@ def course_tokenizer(vocab_size: int = 8000, *, corpus: str = "wiki_sample", hel
     """The course's WordPiece tokenizer, trained on the training documents of
     ``corpus.training_split(corpus, ...)`` (the held-out ones are never read).
 
-    Cached under ``config.cache_dir("bert")`` by its settings, so the second call loads
+    Cached under ``config.cache_dir("bert")`` by its settings and ``corpus.texts_key``, so the second call loads
     it in a fraction of a second. The cache matters for more than speed: ``tokenizers``
     trains the same set of tokens every time, but may number tokens with tied scores
     differently from one run to the next, and a model's weights belong to one numbering.
@@ -138,6 +138,8 @@ def course_tokenizer(vocab_size: int = 8000, *, corpus: str = "wiki_sample", hel
             settings[name] = value
     if corpus != "wiki_sample":          # the Wikipedia sample keeps the key it always had
         settings["corpus"] = corpus
+    if corpora.texts_key(corpus):         # the offline mix: which texts (SST-2 checked or not)
+        settings["texts"] = corpora.texts_key(corpus)
     folder = config.cache_dir("bert") / f"wordpiece-{vocab_size}-{cache.key(settings)}"
     if not (folder / "tokenizer.json").exists():
         train_texts, _ = corpora.training_split(corpus, held_out_fraction=held_out_fraction, seed=seed,

@@ -187,8 +187,9 @@ def prepare_data(settings: PretrainConfig) -> PretrainData:
     source = {"corpus": d.corpus, "held_out_fraction": d.held_out_fraction, "seed": d.seed,
               "limit": d.limit_documents, "max_words": d.max_words}     # what the texts depend on
     tokenizer = wordpiece.course_tokenizer(settings.model.vocab_size, model_max_length=block_size, **source)
+    texts = corpus.texts_key(d.corpus)       # the offline mix: which texts (SST-2 checked or not)
     key = _cache.key({**source, "vocab": sorted(tokenizer.get_vocab().items()), "block_size": block_size,
-                     "version": 1})
+                     "version": 1, **({"texts": texts} if texts else {})})
     path = config.cache_dir("bert") / f"blocks-{d.corpus}-{key}.pt"
     if path.exists():
         stored = torch.load(path, weights_only=True)
@@ -331,7 +332,7 @@ def course_bert(settings: PretrainConfig | None = None, *, device: Any = None, p
                 verbose: bool = True) -> Path:
     """The folder of the course's pretrained BERT, in ``save_pretrained`` format.
 
-    Taken from the cache when a model with the same settings is there; otherwise
+    Taken from the cache when a model with the same settings (and texts: ``corpus.texts_key``) is there; otherwise
     pretrained with lesson 06's settings (``lesson_settings(device)``: full size, a GPU's
     budget on CUDA, or the quick size when ``TEXTFT_QUICK=1``) and saved. The folder holds ``config.json``,
     ``model.safetensors``, the tokenizer files, and ``pretraining.json`` (the settings and
@@ -346,7 +347,8 @@ def course_bert(settings: PretrainConfig | None = None, *, device: Any = None, p
     if device is None:
         device = config.get_device()
     settings = settings or lesson_settings(device)
-    folder = config.cache_dir("bert") / f"course-bert-{_cache.key(settings.as_dict())}"
+    texts = corpus.texts_key(settings.data.corpus)          # the same settings on other texts: another model
+    folder = config.cache_dir("bert") / f"course-bert-{_cache.key(settings.as_dict(), *([texts] if texts else []))}"
     if (folder / "pretraining.json").exists():
         return folder
     data = prepare_data(settings)
