@@ -113,7 +113,7 @@ EOF
 
 # 1. Kernel tests, no autotuning.
 run_step tests "$OUT_DIR/tests.log" "$TEST_SECONDS" \
-    "$PY" -m pytest -q -rfEs --junitxml="$OUT_DIR/tests.xml" "${TESTS[@]}"
+    "$PY" -m pytest -q -rfEs -p no:nbval --junitxml="$OUT_DIR/tests.xml" "${TESTS[@]}"
 
 # 2. The benchmark, within what is left: its budget stops new measurements early enough
 # for the last one, the report and the summary; the hard limit kills it before the end.
