@@ -9,6 +9,7 @@ filled with NaN before a kernel runs, so an element the kernel fails to write is
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import subprocess
@@ -263,6 +264,40 @@ def test_bad_input_raises_clear_errors(bad, error, words):
     args = {n: t.to(DEVICE) if isinstance(t, torch.Tensor) else t for n, t in args.items()}
     with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")):
         kernels.flash_attention(**args)
+
+
+def test_every_launch_runs_on_the_inputs_device(kernel_module, monkeypatch):
+    """Triton launches on the *current* CUDA device: forward and backward wrap each launch in
+    ``on_device_of(q)``, which enters ``torch.cuda.device(q.device)`` for a CUDA tensor."""
+    fk = kernel_module
+    entered, launches = [], []
+
+    class Guard:                                   # records the device each launch runs under
+        def __init__(self, t):
+            self.device = t.device
+
+        def __enter__(self):
+            entered.append(self.device)
+
+        def __exit__(self, *exc):
+            entered.pop()
+
+    record = lambda name, *args, **kwargs: launches.append((name, list(entered)))  # noqa: E731
+    q = k = v = torch.randn(1, 2, 20, 16)
+    with monkeypatch.context() as patch:
+        patch.setattr(fk, "on_device_of", Guard)
+        out, lse = fk.forward(q, k, v, None, None, None, False, 0.25, launch=record)
+        fk.backward(out, q, k, v, out, lse, None, None, None, False, 0.25, launch=record)
+    assert [name for name, _ in launches] == ["fwd", "delta", "dkdv", "dq"]
+    assert all(devices == [q.device] for _, devices in launches)
+
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "device", lambda d: chosen.append(d) or contextlib.nullcontext())
+    with fk.on_device_of(torch.zeros(1)):          # a CPU tensor: no device to select
+        pass
+    with fk.on_device_of(type("OnGPU1", (), {"is_cuda": True, "device": torch.device("cuda", 1)})()):
+        pass
+    assert chosen == [torch.device("cuda", 1)]
 
 
 def test_status_names_the_reason():
