@@ -235,3 +235,19 @@ def test_fetch_carriers_fetches_the_encoder_and_the_llm(monkeypatch, capsys):
     monkeypatch.setattr(pretrained, "fetch", lambda carrier, target: (_ for _ in ()).throw(OSError("offline")))
     assert pretrained.fetch_carriers() == len(pretrained.CARRIERS)
     assert "not fetched (offline)" in capsys.readouterr().out
+
+
+def test_no_progress_bars_also_quiets_the_gguf_reader(capsys):
+    """transformers' GGUF reader draws a tqdm bar of its own, outside its progress-bar switch:
+    inside ``no_progress_bars`` it draws nothing, and both are as before afterwards."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_reader
+    from transformers.utils import logging as hf_logging
+
+    from textft_lib.classifier import no_progress_bars
+
+    bar, shown = gguf_reader.tqdm, hf_logging.is_progress_bar_enabled()
+    with no_progress_bars():
+        assert not hf_logging.is_progress_bar_enabled()
+        assert list(gguf_reader.tqdm(range(3), desc="gguf")) == [0, 1, 2]
+    assert "gguf" not in capsys.readouterr().err
+    assert gguf_reader.tqdm is bar and hf_logging.is_progress_bar_enabled() == shown

@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -100,13 +101,22 @@ def no_progress_bars() -> Iterator[None]:
     restoring the setting after. Example: ``with no_progress_bars(): hf.save_pretrained(folder)``."""
     from transformers.utils import logging as hf_logging
 
+    try:   # the GGUF reader draws its own tqdm bar, outside the switch above
+        from transformers import modeling_gguf_pytorch_utils as gguf_reader
+    except ImportError:
+        gguf_reader = None
+    bar = getattr(gguf_reader, "tqdm", None)
     shown = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
+    if bar is not None:
+        gguf_reader.tqdm = functools.partial(bar, disable=True)
     try:
         yield
     finally:
         if shown:
             hf_logging.enable_progress_bar()
+        if bar is not None:
+            gguf_reader.tqdm = bar
 
 
 def model_classes(model: Any) -> int | None:
