@@ -194,8 +194,10 @@ class TrainConfig:
     """How a model is trained: the one settings type of pretraining (``bert.pretrain``),
     domain adaptation (``adapt.adapt_pretraining``) and fine-tuning (``classify.finetune``).
 
-    * AdamW at peak rate ``lr``, with ``weight_decay`` on the weight matrices; ``lr_head``
-      gives a new head its own, larger rate (fine-tuning; None: ``lr`` everywhere);
+    * AdamW at peak rate ``lr`` with ``weight_decay`` (``optimizer_and_schedule``: on every
+      parameter, as pretraining uses it; with a head prefix, as fine-tuning does, on the
+      weight matrices only); ``lr_head`` gives a new head its own, larger rate (None: ``lr``
+      everywhere);
     * ``batch_size`` examples per step, for ``epochs`` passes over the data or ``max_steps``
       optimizer steps (exactly one of the two);
     * the rate warms up linearly over ``warmup_fraction`` of the steps, then decays as
