@@ -35,12 +35,16 @@ REPO_LINE_RE = re.compile(r'REPO = "https://github\.com/([^"]+)"')
 #: Every lesson's first code cell, exactly: the Colab-only install, then an import check that
 #: names the fix when the notebook runs on a kernel outside the course's environment.
 COLAB_CELL = """\
-# Colab only: install what Colab lacks (gensim and this course's library). Elsewhere this does nothing.
+# Colab only: fetch the course (its library, and the measurements lessons read) and what Colab lacks. Elsewhere this does nothing.
 import sys
 if "google.colab" in sys.modules:
-    import subprocess
+    import os, subprocess
     REPO = "https://github.com/{repo}"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "gensim>=4.3.3", f"textft_lib @ git+{{REPO}}"], check=True)
+    HERE = "/content/textft"                      # the course's files, assets/ included
+    if not os.path.isdir(HERE):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", REPO, HERE], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "gensim>=4.3.3", "-e", HERE], check=True)
+    sys.path.insert(0, HERE)                      # this session imports the clone, not a copy without assets
 try:
     import textft_lib  # the course's library: is it in this kernel's Python?
 except ModuleNotFoundError:
@@ -101,13 +105,12 @@ def problems(path: Path, repo: str) -> list[str]:
         for other in set(BADGE_RE.findall(text)) | set(REPO_LINE_RE.findall(text)):
             if other != repo:
                 found.append(f"cell {i} names repository {other!r}, pyproject.toml says {repo!r}")
+    code = [source(c) for c in nb["cells"] if c["cell_type"] == "code"]
+    if code and COLAB_MARKER in code[0] and code[0] != COLAB_CELL.format(repo=repo):
+        found.append("the first code cell is not nbtools.COLAB_CELL")
     if path.name[:2].isdigit():  # a numbered lesson
-        texts = [source(c) for c in nb["cells"]]
-        code = [source(c) for c in nb["cells"] if c["cell_type"] == "code"]
-        if not any(COLAB_MARKER in t for t in texts):
-            found.append("no Colab install cell")
-        elif not code or code[0] != COLAB_CELL.format(repo=repo):
-            found.append("the first code cell is not nbtools.COLAB_CELL")
+        if not code or COLAB_MARKER not in code[0]:
+            found.append("no Colab install cell first")
         if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb["cells"]):
             found.append("no cell tagged 'parameters'")
     return found
@@ -162,7 +165,7 @@ def fix(path: Path, repo: str) -> None:
                 cell["id"] = next(digest[k:k + 8] for k in range(0, 33) if digest[k:k + 8] not in seen)
             seen.add(cell["id"])
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    if path.name[:2].isdigit() and code and COLAB_MARKER in source(code[0]):
+    if code and COLAB_MARKER in source(code[0]):          # lessons and appendices alike
         code[0]["source"] = COLAB_CELL.format(repo=repo).splitlines(keepends=True)
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":

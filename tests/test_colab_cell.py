@@ -1,8 +1,10 @@
-"""The first code cell of every lesson installs what Colab lacks, only in Colab.
+"""The first code cell of every lesson and appendix fetches the course and what Colab lacks,
+only in Colab.
 
 The cell is run twice with ``subprocess.run`` replaced by a recorder: once as on a laptop
 (no ``google.colab`` module: nothing may happen) and once with ``google.colab`` simulated
-(exactly one pip install of gensim and this repository's library, and nothing else)."""
+(a shallow clone of this repository, one pip install of gensim and the clone, and the clone
+first on ``sys.path``, so that ``config.assets_dir()`` holds the committed measurements)."""
 
 import importlib.util
 import json
@@ -18,7 +20,7 @@ spec = importlib.util.spec_from_file_location("nbtools", repo_root() / "scripts"
 nbtools = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(nbtools)
 
-LESSONS = [p for p in nbtools.notebooks() if p.name[:2].isdigit()]
+LESSONS = [p for p in nbtools.notebooks() if p.name[:2].isdigit() or p.name.startswith("A")]
 
 
 def colab_cell(path):
@@ -31,6 +33,7 @@ def colab_cell(path):
 def run_cell(source, monkeypatch, in_colab):
     calls = []
     monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append((cmd, kw)))
+    monkeypatch.setattr(sys, "path", list(sys.path))             # the cell may prepend the clone
     if in_colab:
         monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
         monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
@@ -48,14 +51,15 @@ def test_colab_cell_does_nothing_outside_colab(path, monkeypatch):
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
 def test_colab_cell_installs_only_what_colab_lacks(path, monkeypatch):
     calls = run_cell(colab_cell(path), monkeypatch, in_colab=True)
-    assert len(calls) == 1
-    cmd, kwargs = calls[0]
-    assert cmd[:4] == [sys.executable, "-m", "pip", "install"] and kwargs.get("check") is True
-    packages = [c for c in cmd[4:] if not c.startswith("-")]
-    repo = nbtools.repository()
-    assert packages == ["gensim>=4.3.3", f"textft_lib @ git+https://github.com/{repo}"]
-    # Colab already has torch, transformers, tokenizers, sklearn, matplotlib, nltk: never reinstall them.
-    assert not any(p.split(">")[0].split("=")[0] in {"torch", "transformers", "tokenizers"} for p in packages)
+    assert len(calls) == 2
+    (clone, clone_kw), (pip, pip_kw) = calls
+    repo, here = f"https://github.com/{nbtools.repository()}", "/content/textft"
+    assert clone == ["git", "clone", "-q", "--depth", "1", repo, here] and clone_kw.get("check") is True
+    assert pip[:4] == [sys.executable, "-m", "pip", "install"] and pip_kw.get("check") is True
+    assert [c for c in pip[4:] if c != "-q"] == ["gensim>=4.3.3", "-e", here]
+    assert sys.path[0] == here                                   # this session imports the clone
+    # Colab already has torch, transformers, tokenizers, sklearn, matplotlib, nltk: never name them.
+    assert not any(p.split(">")[0].split("=")[0] in {"torch", "transformers", "tokenizers"} for p in pip)
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
