@@ -57,6 +57,24 @@ def test_generation_is_seeded_and_cached_equals_uncached():
     assert torch.equal(gpt.generate(model, prompt, 12, top_p=1e-6, seed=5), greedy)
 
 
+def test_unseeded_generation_follows_the_global_generator():
+    """seed=None draws from PyTorch's global generator: two calls differ, and
+    torch.manual_seed makes a call repeatable (a fresh unseeded Generator would always give
+    the same sample)."""
+    model = tiny()
+    torch.manual_seed(3)
+    a, b = (gpt.generate(model, [3, 7, 11], 20, temperature=2.0) for _ in range(2))
+    torch.manual_seed(3)
+    assert not torch.equal(a, b) and torch.equal(gpt.generate(model, [3, 7, 11], 20, temperature=2.0), a)
+
+
+def test_top_p_of_one_keeps_every_token():
+    """The float32 running sum of 50,000 probabilities reaches 1 before the last ones; top_p=1
+    must still keep them all."""
+    logits = torch.randn(4, 50_000, generator=torch.Generator().manual_seed(0)) * 3
+    assert not torch.isinf(gpt.filter_logits(logits, top_p=1.0)).any()
+
+
 def test_stop_ids_end_a_row():
     model = tiny()
     first = gpt.generate(model, [1, 2], 1, greedy=True)[0, -1].item()

@@ -178,13 +178,14 @@ class GPT(nn.Module):
 def filter_logits(logits: Tensor, *, top_k: int | None = None, top_p: float | None = None) -> Tensor:
     """``logits`` (B, V) with every token outside the top ``k`` and outside the nucleus set to
     ``-inf``. The nucleus (Holtzman et al., 2020) is the smallest set of most likely tokens
-    whose probabilities add up to at least ``top_p``; the most likely token is always kept."""
+    whose probabilities add up to at least ``top_p``; the most likely token is always kept, and
+    ``top_p=1`` keeps every token (a float32 running sum can reach 1 before the last tokens).
+    Ties at the ``k``-th largest logit are all kept, as in ``transformers``."""
     if top_k is not None:
         top_k = check_int(top_k, "top_k", minimum=1)
         kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]        # (B, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None:
-        top_p = check_number(top_p, "top_p", low=0.0, high=1.0, low_open=True)
+    if top_p is not None and check_number(top_p, "top_p", low=0.0, high=1.0, low_open=True) < 1.0:
         sorted_logits, order = logits.sort(dim=-1, descending=True)
         probs = sorted_logits.softmax(dim=-1)
         before = probs.cumsum(dim=-1) - probs               # the mass of the tokens ranked above each
@@ -221,7 +222,8 @@ def generate(model: GPT, prompt: Tensor | Sequence[int], max_new_tokens: int, *,
     """Continue ``prompt`` ((L,) or (B, L) ids) by up to ``max_new_tokens`` tokens; returns
     ``(B, L + T)`` ids, prompt included. ``greedy`` takes the most likely token each step;
     otherwise ``sample_next`` draws with ``temperature``, ``top_k``, ``top_p`` from a
-    generator seeded with ``seed``. A row that produces one of ``stop_ids`` is finished: its
+    generator seeded with ``seed`` (None: PyTorch's global generator, so ``torch.manual_seed``
+    decides and each call draws anew). A row that produces one of ``stop_ids`` is finished: its
     later positions repeat that id, and generation ends when every row is finished.
     ``use_cache=False`` recomputes the whole prefix at every step (the same tokens, slower).
 
@@ -233,9 +235,9 @@ def generate(model: GPT, prompt: Tensor | Sequence[int], max_new_tokens: int, *,
     ids = _check_prompt(prompt, model, max_new_tokens).to(next(model.parameters()).device)
     if not greedy:
         check_number(temperature, "temperature", low=0.0, low_open=True)
-    generator = torch.Generator(device=ids.device)
+    generator = None
     if seed is not None:
-        generator.manual_seed(check_int(seed, "seed"))
+        generator = torch.Generator(device=ids.device).manual_seed(check_int(seed, "seed"))
     cache = model.new_cache() if use_cache else None
     done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     stops = torch.tensor(list(stop_ids), dtype=torch.long, device=ids.device)

@@ -215,7 +215,8 @@ def load_causal_lm(name: str = SMOLLM2, *,
     if not config.is_offline():
         try:
             with no_progress_bars():
-                return (AutoTokenizer.from_pretrained(name), AutoModelForCausalLM.from_pretrained(name).eval(),
+                return (AutoTokenizer.from_pretrained(name),
+                        AutoModelForCausalLM.from_pretrained(name, dtype="float32").eval(),   # as the GGUF path
                         "the Hugging Face hub")
         except OSError as err:
             tried.append(f"the hub ({err})")
