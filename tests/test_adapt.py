@@ -91,6 +91,11 @@ def test_adaptation_lowers_the_held_out_loss_and_is_cached(tiny_folder, reviews,
     again = adapt.adapt_pretraining(tiny_folder, reviews, settings, held_out_fraction=0.2, device="cpu",
                                     progress=False)
     assert again == out and json.loads((out / "adaptation.json").read_text()) == record
+    # a GPU's mixed precision is another run: a cache carried across machines keeps them apart
+    monkeypatch.setattr(train, "resolve_amp", lambda amp, device: torch.bfloat16)
+    in_bf16 = adapt.adapt_pretraining(tiny_folder, reviews, settings,
+                                      held_out_fraction=0.2, device="cpu", progress=False)
+    assert in_bf16 != out and adapt.adaptation_record(in_bf16)["settings"]["precision"] == "torch.bfloat16"
 
 
 def test_adaptation_says_what_is_wrong(tiny_folder, reviews, tmp_path):

@@ -457,3 +457,18 @@ def test_lesson_settings_take_a_gpus_budget_on_cuda(monkeypatch):
     assert gpu.with_train(max_steps=3000, eval_every=250) == bert.LESSON_FULL
     monkeypatch.setenv("TEXTFT_QUICK", "1")
     assert bert.lesson_settings("cuda") == bert.LESSON_QUICK
+
+
+def test_course_bert_keeps_a_gpus_precisions_apart(monkeypatch, tmp_path):
+    from textft_lib import train
+    from textft_lib.bert.pretraining import course_bert_folder
+
+    monkeypatch.setenv("TEXTFT_CACHE_DIR", str(tmp_path))
+    settings = bert.LESSON_QUICK
+    cpu = course_bert_folder(settings, "cpu")
+    assert cpu.parent == tmp_path / "bert" and cpu == course_bert_folder(settings, "cpu")
+    folders = {cpu}
+    for dtype in (torch.bfloat16, torch.float16):      # an A100's bf16, a T4's fp16
+        monkeypatch.setattr(train, "resolve_amp", lambda amp, device, dtype=dtype: dtype)
+        folders.add(course_bert_folder(settings, "cuda"))
+    assert len(folders) == 3

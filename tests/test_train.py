@@ -116,6 +116,26 @@ def test_checkpoint_cache_loads_instead_of_training(capsys):
     assert train.cache_path("tiny", settings, wider) != folder
 
 
+def test_checkpoint_cache_keeps_precisions_apart():
+    # the same settings trained in bf16 autocast are another checkpoint than in fp32; fp32 keeps
+    # the key it had before precision was part of it, so existing CPU caches stay valid
+    settings, model = {"lr": 0.05, "epochs": 1}, _model(seed=0)
+    fp32 = train.cache_path("tiny_amp", settings, model)
+    assert fp32 == train.cache_path("tiny_amp", settings, model, None)
+    assert train.cache_path("tiny_amp", settings, model, torch.bfloat16) != fp32
+    assert train.cache_path("tiny_amp", settings, model, torch.float16) not in (
+        fp32, train.cache_path("tiny_amp", settings, model, torch.bfloat16))
+    h1 = train.fit(model, _data(), loss_fn=_loss_fn, lr=0.05, epochs=1, cache="tiny_amp", settings=settings,
+                   amp=None, progress=False, verbose=False)
+    h2 = train.fit(_model(seed=0), _data(), loss_fn=_loss_fn, lr=0.05, epochs=1, cache="tiny_amp",
+                   settings=settings, amp="bf16", progress=False, verbose=False)
+    assert not h1.from_cache and not h2.from_cache     # bf16 did not load the fp32 run
+    assert (train.cache_path("tiny_amp", settings, model, torch.bfloat16) / "history.json").exists()
+    h3 = train.fit(_model(seed=0), _data(), loss_fn=_loss_fn, lr=0.05, epochs=1, cache="tiny_amp",
+                   settings=settings, amp="bf16", progress=False, verbose=False)
+    assert h3.from_cache
+
+
 def test_schedule_warms_up_then_decays():
     opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
     sched = train.warmup_decay_schedule(opt, warmup_steps=10, total_steps=110, kind="cosine")

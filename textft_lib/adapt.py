@@ -23,7 +23,9 @@ import random
 from pathlib import Path
 from typing import Any, Sequence
 
-from textft_lib import bert, cache, config
+import torch
+
+from textft_lib import bert, cache, config, train
 from textft_lib.checks import check_int, check_number
 from textft_lib.train import TrainConfig
 
@@ -73,8 +75,8 @@ def adapt_pretraining(folder: str | Path, texts: Sequence[str], settings: TrainC
     the same sentences) that loss is optimistic.
 
     The result is cached: by default under ``config.cache_dir("bert")``, keyed by the starting
-    weights, the texts and the settings, so a second call returns at once. ``out`` names the
-    folder instead. ``adaptation.json`` in it holds the settings and the held-out MLM loss
+    weights, the texts, the settings and (on a GPU) the mixed precision, so a second call
+    returns at once. ``out`` names the folder instead. ``adaptation.json`` in it holds the settings and the held-out MLM loss
     before and after (``loss_before``, ``loss_after``) with the training history. Example::
 
         adapted = adapt_pretraining(folder, texts, dataclasses.replace(ADAPT, max_steps=40, batch_size=8))
@@ -86,7 +88,11 @@ def adapt_pretraining(folder: str | Path, texts: Sequence[str], settings: TrainC
     check_int(max_eval_blocks, "max_eval_blocks", minimum=1)
     if not (folder / "model.safetensors").exists():
         raise FileNotFoundError(f"{folder} holds no model.safetensors: pass a folder written by save_pretrained")
+    device = device if device is not None else config.get_device()
     run = {"train": settings.as_dict(), "held_out_fraction": held_out_fraction, "max_eval_blocks": max_eval_blocks}
+    precision = train.resolve_amp("auto", torch.device(device))     # a GPU's mixed precision: another result
+    if precision is not None:
+        run["precision"] = str(precision)
     key = cache.key((folder / "model.safetensors").read_bytes(), list(texts), run)
     target = Path(out) if out is not None else config.cache_dir("bert") / f"adapted-{key}"
     if (target / "adaptation.json").exists():
@@ -94,7 +100,6 @@ def adapt_pretraining(folder: str | Path, texts: Sequence[str], settings: TrainC
     model, tokenizer = bert.load_pretrained(folder)
     data = prepare(texts, tokenizer, model.config.max_position_embeddings, batch_size=settings.batch_size,
                    held_out_fraction=held_out_fraction, max_eval_blocks=max_eval_blocks, seed=settings.seed)
-    device = device if device is not None else config.get_device()
     model.to(device)
     collator = bert.MLMCollator(tokenizer)
     before = bert.evaluate_mlm(model, data.held_out_blocks, collator, seed=settings.seed)

@@ -17,7 +17,8 @@ with a gradient scaler on other CUDA GPUs (the Colab T4), full fp32 on CPU and M
 Checkpoint cache: with ``cache="name"`` and ``settings={...}`` (every choice that changes
 the result: sizes, learning rate, epochs, seed, data), the trained weights and history are
 stored in ``config.cache_dir("checkpoints")/<name>-<hash>/``; a second call with the same
-settings and the same model shape loads them instead of training, and says so. Weights
+settings, the same model shape and the same mixed precision loads them instead of
+training, and says so. Weights
 are written with ``safetensors`` (no pickle), into a folder written aside and renamed into
 place (``cache.write_folder``), so no reader ever finds half a checkpoint.
 
@@ -380,12 +381,20 @@ def _model_signature(model: nn.Module) -> list[str]:
     return [type(model).__name__] + [f"{k}:{tuple(v.shape)}" for k, v in sorted(model.state_dict().items())]
 
 
-def cache_path(name: str, settings: Mapping[str, Any], model: nn.Module) -> Path:
-    """The folder ``config.cache_dir("checkpoints")/<name>-<hash>`` for these settings and
-    this model shape (parameter names and shapes are part of the hash)."""
+def cache_path(name: str, settings: Mapping[str, Any], model: nn.Module,
+               precision: torch.dtype | None = None) -> Path:
+    """The folder ``config.cache_dir("checkpoints")/<name>-<hash>`` for these settings,
+    this model shape (parameter names and shapes are part of the hash) and the mixed
+    precision the run trains in (``precision``: the autocast dtype, None for fp32; fp32
+    runs keep the key they had without it). A T4's fp16 run and an A100's bf16 run of the
+    same settings are two checkpoints, so a cache kept across machines (Drive in Colab)
+    never hands one the other's result."""
     if not name or any(c in name for c in "/\\") or name.startswith("."):
         raise ValueError(f"cache name must be a plain name like 'seq2seq_dates', got {name!r}")
-    return config.cache_dir("checkpoints") / f"{name}-{cache.key({'settings': settings, 'model': _model_signature(model)})}"
+    parts: dict[str, Any] = {"settings": settings, "model": _model_signature(model)}
+    if precision is not None:
+        parts["precision"] = str(precision).removeprefix("torch.")
+    return config.cache_dir("checkpoints") / f"{name}-{cache.key(parts)}"
 
 
 def save_checkpoint(folder: Path, model: nn.Module, history: History, settings: Mapping[str, Any]) -> None:
@@ -568,12 +577,12 @@ def fit(model: nn.Module, train_loader: Iterable, *, loss_fn: LossFn,
     _check_fit(epochs, max_steps, mode, patience, val_loader, cache, settings)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
-    folder = cache_path(cache, settings, model) if cache is not None else None
+    amp_dtype = resolve_amp(amp, device)
+    folder = cache_path(cache, settings, model, amp_dtype) if cache is not None else None
     cached = None if retrain else _cached_history(folder, model, verbose)
     if cached is not None:
         return cached
 
-    amp_dtype = resolve_amp(amp, device)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     if optimizer is None:
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)

@@ -328,11 +328,22 @@ def objective_loss_fn(objective: nn.Module, batch: dict[str, Tensor]) -> tuple[T
     return loss, {"accuracy": float((logits.argmax(-1) == targets).float().mean())}
 
 
+def course_bert_folder(settings: PretrainConfig, device: Any) -> Path:
+    """Where ``course_bert`` keeps the model of ``settings`` trained on ``device``: the key covers
+    the settings, the texts (``corpus.texts_key``) and a GPU's mixed precision
+    (``train.resolve_amp``; fp32 adds nothing)."""
+    texts = corpus.texts_key(settings.data.corpus)              # the same settings on other texts: another model
+    precision = train.resolve_amp("auto", torch.device(device))  # and in another precision
+    extra = ([texts] if texts else []) + ([str(precision)] if precision is not None else [])
+    return config.cache_dir("bert") / f"course-bert-{_cache.key(settings.as_dict(), *extra)}"
+
+
 def course_bert(settings: PretrainConfig | None = None, *, device: Any = None, progress: bool = True,
                 verbose: bool = True) -> Path:
     """The folder of the course's pretrained BERT, in ``save_pretrained`` format.
 
-    Taken from the cache when a model with the same settings (and texts: ``corpus.texts_key``) is there; otherwise
+    Taken from the cache when a model with the same settings (texts: ``corpus.texts_key``; mixed precision on a
+    GPU: ``train.resolve_amp``) is there; otherwise
     pretrained with lesson 06's settings (``lesson_settings(device)``: full size, a GPU's
     budget on CUDA, or the quick size when ``TEXTFT_QUICK=1``) and saved. The folder holds ``config.json``,
     ``model.safetensors``, the tokenizer files, and ``pretraining.json`` (the settings and
@@ -347,8 +358,7 @@ def course_bert(settings: PretrainConfig | None = None, *, device: Any = None, p
     if device is None:
         device = config.get_device()
     settings = settings or lesson_settings(device)
-    texts = corpus.texts_key(settings.data.corpus)          # the same settings on other texts: another model
-    folder = config.cache_dir("bert") / f"course-bert-{_cache.key(settings.as_dict(), *([texts] if texts else []))}"
+    folder = course_bert_folder(settings, device)
     if (folder / "pretraining.json").exists():
         return folder
     data = prepare_data(settings)
