@@ -4,6 +4,7 @@ transformers' BertForMaskedLM, save/load round trips, pretraining and bad input.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import pytest
@@ -71,6 +72,39 @@ def test_train_wordpiece_rejects_bad_input():
         wordpiece.train_wordpiece(["", "  "])
     with pytest.raises(ValueError, match="vocab_size"):
         wordpiece.train_wordpiece(["some text"], vocab_size=3)
+
+
+_TRAIN_AND_PRINT = """
+import json
+from textft_lib import data, wordpiece
+print(json.dumps(wordpiece.train_wordpiece(data.load("lee")[:120], vocab_size=400).get_vocab(), sort_keys=True))
+"""
+
+
+def test_retraining_in_a_new_process_gives_the_same_ids():
+    # tokenizers' hash maps are seeded per process, so its raw trainer numbers tied tokens
+    # differently each time (three runs on these texts: three numberings); canonical_ids fixes it
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    runs = [subprocess.run([sys.executable, "-c", _TRAIN_AND_PRINT], capture_output=True, text=True,
+                           check=True, cwd=root).stdout for _ in range(2)]
+    assert runs[0] == runs[1] and len(json.loads(runs[0])) == 400
+
+
+def test_canonical_ids_keep_the_splits(tokenizer, texts):
+    vocab = tokenizer.get_vocab()
+    assert wordpiece.canonical_ids(vocab) == vocab                    # already canonical
+    order = sorted(vocab, key=vocab.get)
+    assert order[:5] == list(wordpiece.SPECIAL_TOKENS) and order[5:] == sorted(order[5:])
+    shuffled = {t: (i * 7919) % len(vocab) for i, t in enumerate(vocab)}   # another numbering
+    assert wordpiece.canonical_ids(shuffled) == vocab
+    other = type(tokenizer)(vocab=shuffled, do_lower_case=True)
+    assert [other.tokenize(t) for t in texts] == [tokenizer.tokenize(t) for t in texts]
+    with pytest.raises(ValueError, match=r"lacks the special tokens \['\[MASK\]'\]"):
+        wordpiece.canonical_ids({t: i for t, i in vocab.items() if t != "[MASK]"})
 
 
 # --------------------------------------------------------------------------- blocks and masking

@@ -67,7 +67,8 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, *, min_frequen
 
     The pipeline is BERT's: Unicode clean-up and lower-casing (``BertNormalizer``), a split
     on whitespace and punctuation (``BertPreTokenizer``), then WordPiece with ``##``
-    continuation pieces. The special tokens get ids 0..4 (``SPECIAL_TOKENS``).
+    continuation pieces. The special tokens get ids 0..4 (``SPECIAL_TOKENS``), the other
+    tokens follow in sorted order (``canonical_ids``), so two trainings give the same ids.
     ``model_max_length`` is what ``truncation=True`` cuts to (the model's
     ``max_position_embeddings``).
 
@@ -91,8 +92,28 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, *, min_frequen
                                         special_tokens=list(SPECIAL_TOKENS), show_progress=False)
     raw.train_from_iterator(texts, trainer)
     # BertTokenizer rebuilds the same pipeline (normalizer, pre-tokenizer, WordPiece, the
-    # [CLS] ... [SEP] template) around the learned vocabulary.
-    return BertTokenizer(vocab=raw.get_vocab(), do_lower_case=True, model_max_length=model_max_length)
+    # [CLS] ... [SEP] template) around the learned vocabulary, numbered canonically.
+    return BertTokenizer(vocab=canonical_ids(raw.get_vocab()), do_lower_case=True,
+                         model_max_length=model_max_length)
+
+
+def canonical_ids(vocab: dict[str, int]) -> dict[str, int]:
+    """The same tokens numbered in a fixed order: ``SPECIAL_TOKENS`` at 0..4, then every other
+    token in sorted (code point) order.
+
+    ``tokenizers`` learns the same set of tokens from the same texts every time, but numbers
+    tokens with tied counts in a different order from one process to the next (its hash maps
+    are seeded at random), and a model's weights belong to one numbering. WordPiece encodes by
+    longest match on the strings, so the numbering changes no split. Example::
+
+        canonical_ids({"b": 7, "[PAD]": 3, "[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "[MASK]": 4, "##a": 5})
+        # {'[PAD]': 0, '[UNK]': 1, '[CLS]': 2, '[SEP]': 3, '[MASK]': 4, '##a': 5, 'b': 6}
+    """
+    missing = [t for t in SPECIAL_TOKENS if t not in vocab]
+    if missing:
+        raise ValueError(f"the vocabulary lacks the special tokens {missing}")
+    order = list(SPECIAL_TOKENS) + sorted(t for t in vocab if t not in SPECIAL_TOKENS)
+    return {token: i for i, token in enumerate(order)}
 
 
 def save_tokenizer(tokenizer: Any, folder: str | Path) -> Path:
@@ -125,14 +146,13 @@ def course_tokenizer(vocab_size: int = 8000, *, corpus: str = "wiki_sample", hel
     ``corpus.training_split(corpus, ...)`` (the held-out ones are never read).
 
     Cached under ``config.cache_dir("bert")`` by its settings and ``corpus.texts_key``, so the second call loads
-    it in a fraction of a second. The cache matters for more than speed: ``tokenizers``
-    trains the same set of tokens every time, but may number tokens with tied scores
-    differently from one run to the next, and a model's weights belong to one numbering.
+    it in a fraction of a second. The ids are ``canonical_ids``: a retrained tokenizer numbers
+    its tokens as the cached one did, so a full-size run repeats after the cache is wiped.
     """
     from textft_lib import corpus as corpora
 
     settings = {"vocab_size": vocab_size, "held_out_fraction": held_out_fraction, "seed": seed,
-                "model_max_length": model_max_length, "special": SPECIAL_TOKENS, "version": 1}
+                "model_max_length": model_max_length, "special": SPECIAL_TOKENS, "version": 2}
     for name, value in (("limit", limit), ("max_words", max_words)):
         if value is not None:
             settings[name] = value
