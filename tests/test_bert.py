@@ -506,3 +506,5 @@ def test_course_bert_keeps_a_gpus_precisions_apart(monkeypatch, tmp_path):
         monkeypatch.setattr(train, "resolve_amp", lambda amp, device, dtype=dtype: dtype)
         folders.add(course_bert_folder(settings, "cuda"))
     assert len(folders) == 3
+    monkeypatch.setattr(wordpiece, "VERSION", wordpiece.VERSION + 1)   # tokenizers numbered another way
+    assert course_bert_folder(settings, "cuda") not in folders

@@ -29,6 +29,10 @@ from textft_lib import cache, config
 #: BERT's special tokens, in the order of their ids (0..4).
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
+#: How ``train_wordpiece`` numbers a vocabulary (2: ``canonical_ids``); part of every cache key
+#: that stands for a tokenizer trained from settings (``course_tokenizer``, ``bert.course_bert``).
+VERSION = 2
+
 _MARKUP = re.compile(r"'{2,}")           # ''italic'' and '''bold''' quotes left by filter_wiki
 _HEADING = re.compile(r"^\s*=+\s*(.*?)\s*=+\s*$")
 _BULLET = re.compile(r"^\s*[*#:;]+\s*")
@@ -152,7 +156,7 @@ def course_tokenizer(vocab_size: int = 8000, *, corpus: str = "wiki_sample", hel
     from textft_lib import corpus as corpora
 
     settings = {"vocab_size": vocab_size, "held_out_fraction": held_out_fraction, "seed": seed,
-                "model_max_length": model_max_length, "special": SPECIAL_TOKENS, "version": 2}
+                "model_max_length": model_max_length, "special": SPECIAL_TOKENS, "version": VERSION}
     for name, value in (("limit", limit), ("max_words", max_words)):
         if value is not None:
             settings[name] = value

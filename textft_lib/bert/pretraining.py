@@ -330,11 +330,12 @@ def objective_loss_fn(objective: nn.Module, batch: dict[str, Tensor]) -> tuple[T
 
 def course_bert_folder(settings: PretrainConfig, device: Any) -> Path:
     """Where ``course_bert`` keeps the model of ``settings`` trained on ``device``: the key covers
-    the settings, the texts (``corpus.texts_key``) and a GPU's mixed precision
-    (``train.resolve_amp``; fp32 adds nothing)."""
+    the settings, the texts (``corpus.texts_key``), how the tokenizer numbers its vocabulary
+    (``wordpiece.VERSION``) and a GPU's mixed precision (``train.resolve_amp``; fp32 adds nothing)."""
     texts = corpus.texts_key(settings.data.corpus)              # the same settings on other texts: another model
     precision = train.resolve_amp("auto", torch.device(device))  # and in another precision
-    extra = ([texts] if texts else []) + ([str(precision)] if precision is not None else [])
+    extra = ([texts] if texts else []) + [f"wordpiece-v{wordpiece.VERSION}"] \
+        + ([str(precision)] if precision is not None else [])
     return config.cache_dir("bert") / f"course-bert-{_cache.key(settings.as_dict(), *extra)}"
 
 
