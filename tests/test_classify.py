@@ -339,6 +339,17 @@ def test_finetune_cache_reloads_same_weights(tiny_bert_folder, tmp_path, monkeyp
         runs.append((h, model.state_dict()))
     assert not runs[0][0].from_cache and runs[1][0].from_cache
     assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
+    # the same texts and starting weights under another numbering of the same vocabulary: another run
+    torch.manual_seed(0)
+    model, tok = classify.BertClassifier.from_pretrained(tiny_bert_folder, 2)
+    vocab, task = tok.get_vocab(), keyword_task(32, 0)
+    a, b = sorted(set(tok.tokenize(task.texts[0])))[:2]                 # two pieces the texts use
+    other = type(tok)(vocab={**vocab, a: vocab[b], b: vocab[a]}, do_lower_case=True)
+    assert other.tokenize(task.texts[0]) == tok.tokenize(task.texts[0])     # the same splits
+    h = classify.finetune(model, other, task, keyword_task(16, 1),
+                          replace(classify.FINETUNE, epochs=1, batch_size=16, patience=None), device="cpu",
+                          progress=False, cache="test_clf")
+    assert not h.from_cache
 
 
 def test_pool_mean_leaves_padding_out_and_cls_takes_position_zero():

@@ -137,6 +137,13 @@ def check_max_length(model: Any, max_length: Any) -> int:
     return max_length
 
 
+def _token_ids(ds: TextClassificationDataset) -> list[Any]:
+    """What training reads of ``ds``: every text's token ids end to end, and their lengths. Part
+    of the cache key, so the same texts under another tokenizer (or another numbering of the
+    same vocabulary) are another run."""
+    return [torch.cat([ids for ids, _ in ds.items]), [len(ids) for ids, _ in ds.items]]
+
+
 def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Split,
              settings: training.TrainConfig = FINETUNE, *, frozen_body: bool | None = False,
              max_length: int | None = None, group_by_length: bool = False, amp: str | None = "auto",
@@ -160,7 +167,8 @@ def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Spl
     * ``amp``: mixed precision as in ``train.fit`` (``"auto"``: bf16/fp16 on a GPU, fp32 on a
       CPU); ``None`` trains in fp32 everywhere, as a hand-written loop without autocast does;
     * ``cache``: a name for ``train.fit``'s checkpoint cache; the key covers every setting,
-      the data and the model's initial weights, so a re-run with the same inputs is instant.
+      the data, its token ids and the model's initial weights, so a re-run with the same
+      inputs is instant.
 
     Everything is checked before training starts: the settings when they were made, then
     splits that are not ``data.Split``, labels the head cannot output (``check_labels_fit``)
@@ -193,6 +201,7 @@ def finetune(model: Any, tokenizer: Any, train: data.Split, validation: data.Spl
         run = {"train": s.as_dict(), "frozen_body": frozen_body, "max_length": max_length,
                "group_by_length": bool(group_by_length), "amp": amp,
                "data": fingerprint(train.texts, train.labels, validation.texts, validation.labels),
+               "tokens": fingerprint(*_token_ids(train_ds), *_token_ids(val_ds), train_ds.pad_id),
                "initial_weights": initial, "device": str(device)}
     torch.manual_seed(s.seed)   # dropout masks
     return training.fit(model, train_loader, loss_fn=classification_loss, optimizer=optimizer,
