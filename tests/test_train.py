@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from textft_lib import train
+from textft_lib import cache, train
 
 
 def _data(n=64, seed=0):
@@ -121,7 +121,8 @@ def test_checkpoint_cache_keeps_precisions_apart():
     # the key it had before precision was part of it, so existing CPU caches stay valid
     settings, model = {"lr": 0.05, "epochs": 1}, _model(seed=0)
     fp32 = train.cache_path("tiny_amp", settings, model)
-    assert fp32 == train.cache_path("tiny_amp", settings, model, None)
+    before = cache.key({"settings": settings, "model": train._model_signature(model)})   # the key without precision
+    assert fp32.name == f"tiny_amp-{before}" == train.cache_path("tiny_amp", settings, model, None).name
     assert train.cache_path("tiny_amp", settings, model, torch.bfloat16) != fp32
     assert train.cache_path("tiny_amp", settings, model, torch.float16) not in (
         fp32, train.cache_path("tiny_amp", settings, model, torch.bfloat16))

@@ -75,7 +75,7 @@ def adapt_pretraining(folder: str | Path, texts: Sequence[str], settings: TrainC
     the same sentences) that loss is optimistic.
 
     The result is cached: by default under ``config.cache_dir("bert")``, keyed by the starting
-    weights, the texts, the settings and (on a GPU) the mixed precision, so a second call
+    weights and tokenizer, the texts, the settings and (on a GPU) the mixed precision, so a second call
     returns at once. ``out`` names the folder instead. ``adaptation.json`` in it holds the settings and the held-out MLM loss
     before and after (``loss_before``, ``loss_after``) with the training history. Example::
 
@@ -93,7 +93,9 @@ def adapt_pretraining(folder: str | Path, texts: Sequence[str], settings: TrainC
     precision = train.resolve_amp("auto", torch.device(device))     # a GPU's mixed precision: another result
     if precision is not None:
         run["precision"] = str(precision)
-    key = cache.key((folder / "model.safetensors").read_bytes(), list(texts), run)
+    tokenizer_files = [(folder / name).read_bytes() for name in ("tokenizer.json", "vocab.txt")
+                       if (folder / name).exists()]              # the texts' ids depend on them too
+    key = cache.key((folder / "model.safetensors").read_bytes(), *tokenizer_files, list(texts), run)
     target = Path(out) if out is not None else config.cache_dir("bert") / f"adapted-{key}"
     if (target / "adaptation.json").exists():
         return target

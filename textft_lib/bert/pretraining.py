@@ -328,10 +328,12 @@ def objective_loss_fn(objective: nn.Module, batch: dict[str, Tensor]) -> tuple[T
     return loss, {"accuracy": float((logits.argmax(-1) == targets).float().mean())}
 
 
-def course_bert_folder(settings: PretrainConfig, device: Any) -> Path:
+def course_bert_folder(settings: PretrainConfig, device: Any = None) -> Path:
     """Where ``course_bert`` keeps the model of ``settings`` trained on ``device``: the key covers
     the settings, the texts (``corpus.texts_key``), how the tokenizer numbers its vocabulary
-    (``wordpiece.VERSION``) and a GPU's mixed precision (``train.resolve_amp``; fp32 adds nothing)."""
+    (``wordpiece.VERSION``) and a GPU's mixed precision (``train.resolve_amp``; fp32 adds nothing).
+    ``device`` None: ``config.get_device()``, as ``course_bert`` trains on."""
+    device = config.get_device() if device is None else device
     texts = corpus.texts_key(settings.data.corpus)              # the same settings on other texts: another model
     precision = train.resolve_amp("auto", torch.device(device))  # and in another precision
     extra = ([texts] if texts else []) + [f"wordpiece-v{wordpiece.VERSION}"] \
@@ -343,8 +345,8 @@ def course_bert(settings: PretrainConfig | None = None, *, device: Any = None, p
                 verbose: bool = True) -> Path:
     """The folder of the course's pretrained BERT, in ``save_pretrained`` format.
 
-    Taken from the cache when a model with the same settings (texts: ``corpus.texts_key``; mixed precision on a
-    GPU: ``train.resolve_amp``) is there; otherwise
+    Taken from the cache (``course_bert_folder``: the settings, the texts, the tokenizer's numbering, a GPU's
+    mixed precision) when a model is there; otherwise
     pretrained with lesson 06's settings (``lesson_settings(device)``: full size, a GPU's
     budget on CUDA, or the quick size when ``TEXTFT_QUICK=1``) and saved. The folder holds ``config.json``,
     ``model.safetensors``, the tokenizer files, and ``pretraining.json`` (the settings and
