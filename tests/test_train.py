@@ -89,7 +89,7 @@ def test_checkpoint_cache_loads_instead_of_training(capsys):
     h1 = train.fit(first, _data(), loss_fn=_loss_fn, lr=0.05, epochs=2, val_loader=_data(seed=1),
                    cache="tiny", settings=settings, progress=False, verbose=False)
     assert not h1.from_cache
-    folder = train.cache_path("tiny", settings, first)
+    folder = train.cache_path("tiny", settings, _model(seed=0))   # the key of the model before training
     assert {p.name for p in folder.iterdir()} == {"model.safetensors", "history.json", "settings.json"}
     assert json.loads((folder / "settings.json").read_text()) == settings
 
@@ -99,7 +99,7 @@ def test_checkpoint_cache_loads_instead_of_training(capsys):
         calls.append(1)
         return _loss_fn(model, batch)
 
-    second = _model(seed=123)  # different initial weights
+    second = _model(seed=0)  # the same start, built again
     h2 = train.fit(second, _data(), loss_fn=counting_loss, lr=0.05, epochs=2, cache="tiny", settings=settings,
                    progress=False)
     assert h2.from_cache and not calls
@@ -116,12 +116,33 @@ def test_checkpoint_cache_loads_instead_of_training(capsys):
     assert train.cache_path("tiny", settings, wider) != folder
 
 
+def test_checkpoint_cache_key_covers_the_starting_weights_and_buffers():
+    # same settings, same shapes, another start: another checkpoint. Lesson 05's exercise 2
+    # zeroes the non-persistent sinusoidal table and retrains; it must not load the model
+    # trained with positions
+    from textft_lib import transformer as T
+
+    settings = {"lr": 0.05}
+    assert train.cache_path("k", settings, _model(seed=0)) == train.cache_path("k", settings, _model(seed=0))
+    assert train.cache_path("k", settings, _model(seed=1)) != train.cache_path("k", settings, _model(seed=0))
+    torch.manual_seed(0)
+    model = T.Seq2SeqTransformer(12, 12, d_model=16, n_heads=2, d_ff=32, num_encoder_layers=1,
+                                 num_decoder_layers=1, max_len=16)
+    with_positions = train.cache_path("k", settings, model)
+    assert "pos.pe" not in model.state_dict() and "pos.pe" in dict(model.named_buffers())
+    model.pos.pe.zero_()
+    assert train.cache_path("k", settings, model) != with_positions
+    bf16 = train.cache_path("k", settings, _model(seed=0).to(torch.bfloat16))   # bf16 weights hash too
+    assert bf16 != train.cache_path("k", settings, _model(seed=0))
+
+
 def test_checkpoint_cache_keeps_precisions_apart():
-    # the same settings trained in bf16 autocast are another checkpoint than in fp32; fp32 keeps
-    # the key it had before precision was part of it, so existing CPU caches stay valid
+    # the same settings trained in bf16 autocast are another checkpoint than in fp32; an fp32
+    # key has no precision part
     settings, model = {"lr": 0.05, "epochs": 1}, _model(seed=0)
     fp32 = train.cache_path("tiny_amp", settings, model)
-    before = cache.key({"settings": settings, "model": train._model_signature(model)})   # the key without precision
+    before = cache.key({"settings": settings, "model": train._model_signature(model)},
+                       train._starting_state(model))                                # no precision in it
     assert fp32.name == f"tiny_amp-{before}" == train.cache_path("tiny_amp", settings, model, None).name
     assert train.cache_path("tiny_amp", settings, model, torch.bfloat16) != fp32
     assert train.cache_path("tiny_amp", settings, model, torch.float16) not in (
@@ -131,7 +152,7 @@ def test_checkpoint_cache_keeps_precisions_apart():
     h2 = train.fit(_model(seed=0), _data(), loss_fn=_loss_fn, lr=0.05, epochs=1, cache="tiny_amp",
                    settings=settings, amp="bf16", progress=False, verbose=False)
     assert not h1.from_cache and not h2.from_cache     # bf16 did not load the fp32 run
-    assert (train.cache_path("tiny_amp", settings, model, torch.bfloat16) / "history.json").exists()
+    assert (train.cache_path("tiny_amp", settings, _model(seed=0), torch.bfloat16) / "history.json").exists()
     h3 = train.fit(_model(seed=0), _data(), loss_fn=_loss_fn, lr=0.05, epochs=1, cache="tiny_amp",
                    settings=settings, amp="bf16", progress=False, verbose=False)
     assert h3.from_cache

@@ -66,11 +66,11 @@ def key(*parts: Any, length: int = 12) -> str:
         if isinstance(part, (bytes, bytearray)):
             digest.update(part)
         elif hasattr(part, "state_dict"):
+            import torch
+
             for name, tensor in sorted(part.state_dict().items()):
                 digest.update(name.encode())
-                digest.update(tensor.detach().cpu().contiguous().view(-1).numpy().tobytes()
-                              if tensor.dtype.is_floating_point or tensor.dtype.is_signed
-                              else tensor.cpu().numpy().tobytes())
+                digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
         else:
             digest.update(json.dumps(part, sort_keys=True, default=json_default).encode())
     return digest.hexdigest()[:length]

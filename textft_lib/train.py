@@ -17,8 +17,10 @@ with a gradient scaler on other CUDA GPUs (the Colab T4), full fp32 on CPU and M
 Checkpoint cache: with ``cache="name"`` and ``settings={...}`` (every choice that changes
 the result: sizes, learning rate, epochs, seed, data), the trained weights and history are
 stored in ``config.cache_dir("checkpoints")/<name>-<hash>/``; a second call with the same
-settings, the same model shape and the same mixed precision loads them instead of
-training, and says so. Weights
+settings, the same model (its shape and its starting weights and buffers) and the same mixed
+precision loads them instead of training, and says so. A change the settings do not name, a
+zeroed position table or another initialisation, trains anew instead of loading a model it
+does not describe. Weights
 are written with ``safetensors`` (no pickle), into a folder written aside and renamed into
 place (``cache.write_folder``), so no reader ever finds half a checkpoint.
 
@@ -47,6 +49,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping
 
 import torch
@@ -381,12 +384,18 @@ def _model_signature(model: nn.Module) -> list[str]:
     return [type(model).__name__] + [f"{k}:{tuple(v.shape)}" for k, v in sorted(model.state_dict().items())]
 
 
+def _starting_state(model: nn.Module) -> Any:
+    """What ``cache.key`` hashes of a model: every tensor of its state_dict and every buffer,
+    the non-persistent ones too (a sinusoidal position table is not in the state_dict)."""
+    return SimpleNamespace(state_dict=lambda: {**dict(model.named_buffers()), **model.state_dict()})
+
+
 def cache_path(name: str, settings: Mapping[str, Any], model: nn.Module,
                precision: torch.dtype | None = None) -> Path:
     """The folder ``config.cache_dir("checkpoints")/<name>-<hash>`` for these settings,
-    this model shape (parameter names and shapes are part of the hash) and the mixed
-    precision the run trains in (``precision``: the autocast dtype, None for fp32; fp32
-    runs keep the key they had without it). A T4's fp16 run and an A100's bf16 run of the
+    this model as it is before training (its parameter names and shapes, and the bytes of
+    every parameter and buffer) and the mixed precision the run trains in (``precision``:
+    the autocast dtype, None for fp32). A T4's fp16 run and an A100's bf16 run of the
     same settings are two checkpoints, so a cache kept across machines (Drive in Colab)
     never hands one the other's result."""
     if not name or any(c in name for c in "/\\") or name.startswith("."):
@@ -394,7 +403,7 @@ def cache_path(name: str, settings: Mapping[str, Any], model: nn.Module,
     parts: dict[str, Any] = {"settings": settings, "model": _model_signature(model)}
     if precision is not None:
         parts["precision"] = str(precision).removeprefix("torch.")
-    return config.cache_dir("checkpoints") / f"{name}-{cache.key(parts)}"
+    return config.cache_dir("checkpoints") / f"{name}-{cache.key(parts, _starting_state(model))}"
 
 
 def save_checkpoint(folder: Path, model: nn.Module, history: History, settings: Mapping[str, Any]) -> None:
