@@ -19,7 +19,7 @@ How the training stays fast (roughly linear in the corpus):
 1. **Pre-tokenize once.** A regular expression (``SPLIT_PATTERN``) cuts the text into
    "words" (letters with their leading space, digit groups, punctuation runs, whitespace).
    Merges never cross these boundaries. Identical words are counted once with a
-   frequency, so 480k words of Wikipedia shrink to ~60k distinct byte strings.
+   frequency, so the ~620k chunks of Wikipedia's ~480k words shrink to ~48k distinct ones.
 2. **Count pairs once.** ``pair_counts[(a, b)]`` is the number of times the pair occurs,
    weighted by word frequency; ``where[(a, b)]`` is the set of words that contain it.
 3. **Update incrementally.** A merge only visits the words in ``where[(a, b)]`` and only
