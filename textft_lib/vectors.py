@@ -756,10 +756,11 @@ def evaluate(kv: "KeyedVectors", *, similarity: dict[str, Sequence] | None = Non
 
 def format_evaluation(results: dict[str, dict[str, dict[str, Any]]]) -> str:
     """A text table of ``{vector set name: evaluate(...)}``, one row per vector set."""
-    lines = [f"{'vectors':<22} {'wordsim353 (pairs)':>20} {'simlex999 (pairs)':>20} {'analogy (questions)':>22}"]
+    width = max([22, *map(len, results)])                  # the longest name sets the column
+    lines = [f"{'vectors':<{width}} {'wordsim353 (pairs)':>18} {'simlex999 (pairs)':>18} {'analogy (questions)':>22}"]
     for name, r in results.items():
         ws, sl, an = r["wordsim353"], r["simlex999"], r["analogy"]
-        lines.append(f"{name:<22} {ws['spearman']:>8.3f} ({ws['covered']:>3}/{ws['total']}) "
+        lines.append(f"{name:<{width}} {ws['spearman']:>8.3f} ({ws['covered']:>3}/{ws['total']}) "
                      f"{sl['spearman']:>8.3f} ({sl['covered']:>3}/{sl['total']}) "
                      f"{an['accuracy']:>8.3f} ({an['covered']:>5}/{an['total']})")
     return "\n".join(lines)
