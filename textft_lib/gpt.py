@@ -205,7 +205,11 @@ def sample_next(logits: Tensor, *, temperature: float = 1.0, top_k: int | None =
 
 
 def _check_prompt(prompt: Tensor | Sequence[int], model: GPT, max_new_tokens: int) -> Tensor:
-    ids = torch.as_tensor(prompt, dtype=torch.long)
+    ids = prompt if isinstance(prompt, Tensor) else torch.as_tensor(prompt)
+    if ids.numel() and (ids.dtype == torch.bool or ids.is_floating_point() or ids.is_complex()):
+        raise TypeError(f"the prompt must hold integer token ids, got dtype {ids.dtype} "
+                        f"(a float or bool id would be cut to an int silently)")
+    ids = ids.long()
     ids = ids[None] if ids.ndim == 1 else ids
     if ids.ndim != 2 or ids.shape[1] == 0:
         raise ValueError(f"the prompt must hold at least one token id, got shape {tuple(ids.shape)}")
@@ -213,6 +217,16 @@ def _check_prompt(prompt: Tensor | Sequence[int], model: GPT, max_new_tokens: in
         raise ValueError(f"a prompt of {ids.shape[1]} tokens plus {max_new_tokens} new ones exceeds the "
                          f"model's context of {model.config.max_len} tokens: shorten one or the other")
     return ids
+
+
+def _check_stop_ids(stop_ids: Any, vocab_size: int) -> list[int]:
+    """``stop_ids`` as a list of ids in ``0 .. vocab_size-1`` (a float id, or one the model can
+    never produce, would never stop a row)."""
+    if isinstance(stop_ids, Tensor):
+        stop_ids = stop_ids.tolist()
+    if isinstance(stop_ids, (str, bytes)) or not hasattr(stop_ids, "__iter__"):
+        raise TypeError(f"stop_ids must be a list of token ids, got {type(stop_ids).__name__} {stop_ids!r:.40}")
+    return [check_int(s, "each of stop_ids", minimum=0, maximum=vocab_size - 1) for s in stop_ids]
 
 
 @torch.no_grad()
@@ -240,7 +254,7 @@ def generate(model: GPT, prompt: Tensor | Sequence[int], max_new_tokens: int, *,
         generator = torch.Generator(device=ids.device).manual_seed(check_int(seed, "seed"))
     cache = model.new_cache() if use_cache else None
     done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
-    stops = torch.tensor(list(stop_ids), dtype=torch.long, device=ids.device)
+    stops = torch.tensor(_check_stop_ids(stop_ids, model.config.vocab_size), dtype=torch.long, device=ids.device)
     step_input = ids
     with evaluating(model):
         for _ in range(max_new_tokens):

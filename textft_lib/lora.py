@@ -18,10 +18,13 @@ Example::
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Sequence
 
 import torch
 from torch import Tensor, nn
+
+from textft_lib.checks import string_list
 
 
 class LoRALinear(nn.Module):
@@ -72,21 +75,41 @@ class LoRALinear(nn.Module):
 def add_lora(model: nn.Module, *, r: int = 8, alpha: float = 16.0, dropout: float = 0.0,
              targets: Sequence[str] = ("query", "value"), train: Sequence[str] = ("classifier",)) -> int:
     """Freeze ``model`` and wrap every ``nn.Linear`` whose name ends with one of ``targets``
-    (``query``/``value`` in BERT, as in the LoRA paper; add ``key`` and ``dense`` for every linear
-    layer, as QLoRA found necessary to match full fine-tuning) in a ``LoRALinear``; the modules named
-    in ``train`` (the new head) stay trainable. Returns the number of trainable parameters.
-    Raises ``ValueError`` when no layer matches.
+    (``query``/``value`` in Hugging Face's BERT, as in the LoRA paper; ``q_proj``/``v_proj`` in
+    the course's ``BertClassifier``; add the key and output layers for every linear layer, as
+    QLoRA found necessary to match full fine-tuning) in a ``LoRALinear``; the modules named in
+    ``train`` (the new head) stay trainable. Returns the number of trainable parameters.
+
+    Every argument is checked before the model is touched: ``ValueError`` when no layer
+    matches, when ``r`` does not fit a matched layer, when a ``train`` module does not exist,
+    or when the model already holds adapters (re-running ``add_lora`` would freeze them:
+    start from a fresh model, or ``merge_lora`` first).
     """
-    model.requires_grad_(False)
+    targets, train = string_list(targets, "targets"), string_list(train, "train")
+    if any(isinstance(m, LoRALinear) for m in model.modules()):
+        raise ValueError("the model already holds LoRA adapters (add_lora ran on it before); adding more "
+                         "would freeze them: start from a fresh model, or merge_lora(model) first")
     found = [(name, m) for name, m in model.named_modules()
              if isinstance(m, nn.Linear) and name.split(".")[-1] in set(targets)]
     if not found:
         linear = sorted({n.split(".")[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)})
         raise ValueError(f"no nn.Linear named {list(targets)} in the model; its linear layers are named {linear}")
+    modules = dict(model.named_modules())
+    missing = [prefix for prefix in train if prefix not in modules]
+    if missing:
+        children = [n for n, _ in model.named_children()]
+        raise ValueError(f"train names modules the model lacks: {missing}; its top-level modules are {children}")
+    smallest = min(min(m.in_features, m.out_features) for _, m in found)
+    if isinstance(r, bool) or not isinstance(r, numbers.Integral) or not 1 <= r <= smallest:
+        raise ValueError(f"rank r must be an int from 1 to {smallest} (the smallest matched layer), got {r!r}")
+    if not isinstance(alpha, numbers.Real) or not alpha > 0 or not isinstance(dropout, numbers.Real) \
+            or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"alpha must be positive and dropout in [0, 1), got alpha={alpha!r}, dropout={dropout!r}")
+    model.requires_grad_(False)
     for name, module in found:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, LoRALinear(module, r=r, alpha=alpha, dropout=dropout))
+        setattr(parent, child, LoRALinear(module, r=int(r), alpha=alpha, dropout=dropout))
     for prefix in train:
         model.get_submodule(prefix).requires_grad_(True)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

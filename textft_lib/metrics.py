@@ -19,11 +19,12 @@ Example::
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 
-from textft_lib.checks import as_label_names, check_int, check_number  # noqa: F401  (re-exported)
+from textft_lib.checks import as_label_names, check_int, check_number, string_list  # noqa: F401  (re-exported)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -210,8 +211,10 @@ def reliability_bins(probs: Any, labels: Any, n_bins: int = 10) -> dict[str, np.
     y = as_labels(labels, "labels")
     if len(y) != len(p):
         raise ValueError(f"probs has {len(p)} rows but labels has {len(y)} entries")
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    if y.max() >= p.shape[1]:
+        raise ValueError(f"labels must be class ids 0..{p.shape[1] - 1} (probs has {p.shape[1]} columns), "
+                         f"got {int(y.max())}")
+    n_bins = check_int(n_bins, "n_bins", minimum=1)
     conf, correct = p.max(axis=1), (p.argmax(axis=1) == y).astype(float)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     # bin i holds (edges[i], edges[i+1]]; a confidence of exactly 0 goes to the first bin
@@ -260,6 +263,14 @@ def fit_temperature(logits: Any, labels: Any, *, low: float = 0.05, high: float 
     z = np.asarray(logits.detach().float().cpu() if hasattr(logits, "detach") else logits, dtype=float)
     if z.ndim != 2 or len(z) != len(y):
         raise ValueError(f"logits must have shape (N, C) with N = {len(y)} labels, got {z.shape}")
+    if not np.isfinite(z).all():
+        raise ValueError("logits hold NaN or infinite values")
+    if y.max() >= z.shape[1]:
+        raise ValueError(f"labels must be class ids 0..{z.shape[1] - 1} (logits has {z.shape[1]} columns), "
+                         f"got {int(y.max())}")
+    low, high = check_number(low, "low", low=0, low_open=True), check_number(high, "high", low=0, low_open=True)
+    if low >= high:
+        raise ValueError(f"the search range needs low < high, got low={low:g}, high={high:g}")
 
     def nll(log_t: float) -> float:
         p = softmax(z, math.exp(log_t))
@@ -275,7 +286,11 @@ def fit_temperature(logits: Any, labels: Any, *, low: float = 0.05, high: float 
         else:
             a, c = c, d
             d = a + g * (b - a)
-    return math.exp((a + b) / 2)
+    t = math.exp((a + b) / 2)
+    if t < low * 1.01 or t > high / 1.01:
+        warnings.warn(f"the fitted temperature {t:.3g} lies at the end of the search range [{low:g}, {high:g}]: "
+                      "pass logits (not probabilities), or widen low and high", stacklevel=2)
+    return t
 
 
 # --------------------------------------------------------------------------- plots
@@ -284,6 +299,7 @@ def fit_temperature(logits: Any, labels: Any, *, low: float = 0.05, high: float 
 def plot_confusion_matrix(ax: Any, cm: Any, label_names: Sequence[str], *, title: str = "",
                           normalize: bool = False) -> Any:
     """Draw a ``(C, C)`` confusion matrix (rows: true class, columns: predicted) with counts."""
+    label_names = as_label_names(label_names)
     m = np.asarray(cm, dtype=float)
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] != len(label_names):
         raise ValueError(f"cm must be ({len(label_names)}, {len(label_names)}), got {m.shape}")
@@ -333,10 +349,15 @@ def most_confident_mistakes(texts: Sequence[str], labels: Any, probs: Any, label
     """
     p = _as_probs(probs)
     y = as_labels(labels, "labels")
+    texts, names = string_list(texts, "texts"), as_label_names(label_names)
     if not (len(texts) == len(y) == len(p)):
         raise ValueError(f"texts ({len(texts)}), labels ({len(y)}) and probs ({len(p)}) differ in length")
+    if len(names) != p.shape[1] or y.max() >= p.shape[1]:
+        raise ValueError(f"probs has {p.shape[1]} classes: label_names needs {p.shape[1]} names (got "
+                         f"{len(names)}) and labels must lie in 0..{p.shape[1] - 1} (got up to {int(y.max())})")
+    k = check_int(k, "k", minimum=1)
     pred, conf = p.argmax(axis=1), p.max(axis=1)
     wrong = np.flatnonzero(pred != y)
     order = wrong[np.argsort(-conf[wrong], kind="stable")][:k]
-    return [{"text": texts[i], "true": label_names[y[i]], "predicted": label_names[pred[i]],
+    return [{"text": texts[i], "true": names[y[i]], "predicted": names[pred[i]],
              "confidence": float(conf[i])} for i in order]

@@ -216,7 +216,15 @@ def remove_stopwords(tokens: Iterable[str], stopwords: Iterable[str]) -> list[st
     Note the example: "not" is on most stop-word lists, and dropping it flips the meaning
     of a review. Models that read word order (BERT and friends) keep every word.
     """
+    for value, name in ((tokens, "tokens"), (stopwords, "stopwords")):
+        if isinstance(value, (str, bytes)):
+            raise TypeError(f"remove_stopwords expects {name} as a list (or set) of words, not one string: "
+                            f"its letters would be read as the words")
     stop = {w.lower() for w in stopwords}
+    tokens = list(tokens)
+    for i, t in enumerate(tokens):
+        if not isinstance(t, str):
+            raise TypeError(f"remove_stopwords expects tokens that are strings; token {i} is {type(t).__name__} {t!r}")
     return [t for t in tokens if t.lower() not in stop]
 
 
@@ -254,9 +262,13 @@ def oov_rate(tokens: Iterable[str], vocab: "Vocab | Iterable[str]") -> float:
     """
     if isinstance(tokens, str):
         raise TypeError("oov_rate expects a list of tokens, got a str: tokenize it first")
+    if isinstance(vocab, (str, bytes)):
+        raise TypeError("oov_rate expects vocab as a Vocab or a collection of words, not one string")
     known = vocab.tokens_set() if isinstance(vocab, Vocab) else set(vocab)
     total = missing = 0
     for t in tokens:
+        if not isinstance(t, str):
+            raise TypeError(f"oov_rate expects tokens that are strings (words, not ids), got {type(t).__name__} {t!r}")
         total += 1
         missing += t not in known
     if total == 0:
@@ -282,6 +294,10 @@ class Vocab:
     """
 
     def __init__(self, tokens: Iterable[str], *, specials: Sequence[str] = SPECIAL_TOKENS) -> None:
+        for value, name in ((tokens, "tokens"), (specials, "specials")):
+            if isinstance(value, (str, bytes)):
+                raise TypeError(f"Vocab expects {name} as a list of strings, not one string "
+                                f"({value[:30]!r}): its letters would become the entries")
         self.specials: tuple[str, ...] = tuple(specials)
         self.itos: list[str] = []
         self.stoi: dict[str, int] = {}
@@ -374,6 +390,11 @@ class Vocab:
         """
         if isinstance(tokens, str):
             raise TypeError("Vocab.encode expects a list of tokens, got a str: tokenize it first")
+        tokens = list(tokens)
+        for i, t in enumerate(tokens):
+            if not isinstance(t, str):
+                raise TypeError(f"Vocab.encode expects tokens that are strings; token {i} is "
+                                f"{type(t).__name__} {t!r} (ids are decoded, not encoded)")
         ids = [self.token_to_id(t) for t in tokens]
         if max_length is not None:
             room = max_length - (2 if add_special else 0)
@@ -466,6 +487,14 @@ def pad_batch(sequences: Sequence[Sequence[int]], *, pad_id: int = 0, max_length
         raise TypeError(f"pad_batch expects a list of id lists, got {type(sequences).__name__}")
     if len(sequences) == 0:
         raise ValueError("pad_batch got an empty batch")
+    try:
+        pad_id = _as_id(pad_id)
+    except TypeError as e:
+        raise TypeError(f"pad_id must be an integer id: {e}") from None
+    if pad_id < 0:
+        raise ValueError(f"pad_id must be a non-negative id, got {pad_id}")
+    if not isinstance(truncation, bool):
+        raise TypeError(f"truncation must be True or False, got {truncation!r}")
     if padding not in {"longest", "max_length"}:
         raise ValueError(f"padding must be 'longest' or 'max_length', got {padding!r}")
     if padding == "max_length" and max_length is None:

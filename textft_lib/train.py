@@ -436,11 +436,18 @@ def _improved(value: float, best: float | None, mode: str) -> bool:
 
 
 def _check_fit(epochs: int | None, max_steps: int | None, mode: str, patience: int | None, val_loader: Any,
-               cache: str | None, settings: Any) -> None:
+               cache: str | None, settings: Any, *, eval_every: int | None = None, grad_clip: float | None = None,
+               lr: float = 1e-3, weight_decay: float = 0.0) -> None:
     if epochs is None and max_steps is None:
         raise ValueError("give epochs, max_steps, or both")
-    if epochs is not None and epochs < 1 or max_steps is not None and max_steps < 1:
-        raise ValueError(f"epochs and max_steps must be positive, got epochs={epochs}, max_steps={max_steps}")
+    for name, value in (("epochs", epochs), ("max_steps", max_steps), ("eval_every", eval_every),
+                        ("patience", patience)):
+        if value is not None:
+            check_int(value, name, minimum=1)       # 1.5 epochs or eval_every=0 would run silently
+    if grad_clip is not None:
+        check_number(grad_clip, "grad_clip", low=0, low_open=True)   # a negative norm flips the step
+    check_number(lr, "lr", low=0, low_open=True)
+    check_number(weight_decay, "weight_decay", low=0)
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
     if patience is not None and val_loader is None:
@@ -583,7 +590,8 @@ def fit(model: nn.Module, train_loader: Iterable, *, loss_fn: LossFn,
     """
     # The course's one training loop, read in lesson 05: its length is the loop itself; the
     # step, the evaluation, the best-weights tracking and the checkpoint cache are helpers.
-    _check_fit(epochs, max_steps, mode, patience, val_loader, cache, settings)
+    _check_fit(epochs, max_steps, mode, patience, val_loader, cache, settings, eval_every=eval_every,
+               grad_clip=grad_clip, lr=lr, weight_decay=weight_decay)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     amp_dtype = resolve_amp(amp, device)

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from textft_lib import config, data
 from textft_lib.cache import atomic_write, key
-from textft_lib.checks import check_int, check_number
+from textft_lib.checks import check_int, check_number, string_list
 
 if TYPE_CHECKING:  # heavy imports only for type checkers
     import numpy as np
@@ -104,6 +104,9 @@ class Vocab:
 
 
 def _check_docs(docs: Sequence[Sequence[str]]) -> None:
+    if not isinstance(docs, Sequence) and hasattr(docs, "__next__"):
+        raise TypeError("expected a list of documents, got a generator or iterator (it can be read only "
+                        "once): pass list(...) of it")
     if isinstance(docs, str):
         raise TypeError("expected a list of documents, each a list of tokens, not one string: "
                         "tokenize each text first, e.g. [tokenize(t) for t in texts]")
@@ -126,8 +129,9 @@ def build_vocab(docs: Sequence[Sequence[str]], *, min_count: int = 5, max_size: 
         ['a', 'b']
     """
     _check_docs(docs)
-    if min_count < 1:
-        raise ValueError(f"min_count must be at least 1, got {min_count}")
+    min_count = check_int(min_count, "min_count", minimum=1)
+    if max_size is not None:
+        max_size = check_int(max_size, "max_size", minimum=1)
     counts = Counter(tok for doc in docs for tok in doc)
     kept = sorted(((w, c) for w, c in counts.items() if c >= min_count), key=lambda wc: (-wc[1], wc[0]))
     if max_size is not None:
@@ -245,10 +249,9 @@ def keep_probabilities(counts: Sequence[int], *, sample: float = 1e-3) -> "np.nd
     c = np.asarray(counts, dtype=np.float64)
     if c.ndim != 1 or c.size == 0:
         raise ValueError(f"counts must be a non-empty 1-D sequence, got shape {c.shape}")
-    if np.any(c <= 0):
-        raise ValueError("every count must be positive (the vocabulary's counts)")
-    if isinstance(sample, bool) or not (isinstance(sample, (int, float)) and sample > 0):
-        raise ValueError(f"sample must be a positive number, got {sample!r}")
+    if not np.isfinite(c).all() or np.any(c <= 0):
+        raise ValueError("every count must be a positive, finite number (the vocabulary's counts)")
+    sample = check_number(sample, "sample", low=0, low_open=True)
     t = sample * c.sum()
     return np.minimum(1.0, (np.sqrt(c / t) + 1.0) * t / c)
 
@@ -343,8 +346,13 @@ def ppmi(X: "scipy.sparse.spmatrix", *, alpha: float = 0.75) -> "scipy.sparse.cs
     import scipy.sparse as sp
 
     X = sp.csr_matrix(X, dtype=np.float64)
+    if X.shape[0] != X.shape[1]:
+        raise ValueError(f"X must be a square (V, V) co-occurrence matrix, got shape {X.shape}")
+    if X.nnz and not np.isfinite(X.data).all():
+        raise ValueError("X has NaN or infinite entries; co-occurrence counts must be finite")
     if X.nnz and X.data.min() < 0:
         raise ValueError("X has negative entries; co-occurrence counts must be non-negative")
+    check_number(alpha, "alpha", low=0, low_open=True)
     total = X.sum()
     if total <= 0:
         raise ValueError("the co-occurrence matrix has no positive entry")
@@ -593,7 +601,7 @@ def to_keyed_vectors(words: Sequence[str], matrix: Any) -> "KeyedVectors":
     if hasattr(matrix, "detach"):
         matrix = matrix.detach().cpu().numpy()
     matrix = np.asarray(matrix, dtype=np.float32)
-    words = list(words)
+    words = string_list(words, "words")
     if matrix.ndim != 2:
         raise ValueError(f"matrix must be 2-D (V, d), got shape {matrix.shape}")
     if matrix.shape[0] != len(words):

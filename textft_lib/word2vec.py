@@ -71,7 +71,7 @@ def skipgram_pairs(ids: Sequence[np.ndarray], *, window: int, keep: np.ndarray |
     window = check_int(window, "window", minimum=1)
     if keep is not None:
         keep = np.asarray(keep, dtype=np.float64)
-        if keep.ndim != 1 or keep.size == 0 or np.any((keep < 0) | (keep > 1)):
+        if keep.ndim != 1 or keep.size == 0 or not np.all((keep >= 0) & (keep <= 1)):   # NaN fails too
             raise ValueError("keep must be a 1-D array of probabilities in [0, 1], one per word "
                              "(vectors.keep_probabilities gives one)")
     docs = _check_ids(ids, None if keep is None else len(keep))
@@ -93,8 +93,8 @@ def noise_distribution(counts: Sequence[int], *, power: float = 0.75) -> torch.T
     normalised. 0.75 is word2vec's choice: rare words are drawn more often than their
     frequency, *the* less often."""
     c = np.asarray(counts, dtype=np.float64)
-    if c.ndim != 1 or c.size == 0 or np.any(c <= 0):
-        raise ValueError("counts must be a non-empty 1-D sequence of positive counts (the vocabulary's)")
+    if c.ndim != 1 or c.size == 0 or not np.isfinite(c).all() or np.any(c <= 0):
+        raise ValueError("counts must be a non-empty 1-D sequence of finite, positive counts (the vocabulary's)")
     p = c ** check_number(power, "power", low=0.0)
     return torch.from_numpy(p / p.sum())
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from textft_lib import cache, config
+from textft_lib.checks import string_list
 
 #: BERT's special tokens, in the order of their ids (0..4).
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -84,7 +85,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, *, min_frequen
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import BertTokenizer
 
-    texts = [t for t in texts if t and t.strip()]
+    texts = [t for t in string_list(texts, "texts") if t.strip()]
     if not texts:
         raise ValueError("train_wordpiece needs at least one non-empty text")
     if vocab_size <= len(SPECIAL_TOKENS):
