@@ -321,3 +321,26 @@ def test_small_ids_and_sizes_are_checked():
         data.subsample((reviews.train.texts, reviews.train.labels), 5)
     with pytest.raises(TypeError, match="n"):
         data.subsample(reviews.train, True)
+
+
+def test_numpy_scalars_are_numbers_and_confusing_errors_say_what_was_wrong():
+    from textft_lib import gpt, lm_data
+
+    q = torch.randn(1, 2, 3, 4)
+    torch.testing.assert_close(attention.attention(q, q, q, scale=np.float32(0.5)), attention.attention(q, q, q, scale=0.5))
+    assert attention.MultiHeadAttention(np.int64(8), 2).d_model == 8
+    config = bert.BertConfig(vocab_size=np.int64(60), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                             intermediate_size=32, max_position_embeddings=16)
+    assert type(config.vocab_size) is int                                      # config.json can hold it
+    assert BPETokenizer().train(["hello hello"], vocab_size=np.int64(258)).vocab_size == 258
+    with pytest.raises(ValueError, match="layer_norm_eps"):
+        bert.BertConfig(layer_norm_eps=-1.0)
+    model = gpt.GPT(gpt.GPTConfig(vocab_size=20, max_len=16, d_model=8, n_heads=2, n_layers=1))
+    with pytest.raises(ValueError, match="length >= 2"):
+        model.loss(torch.tensor([[3]]))                                        # said "length >= 1, got (1, 0)"
+    with pytest.raises(ValueError, match="dtype torch.float32"):
+        lm_data.random_windows(torch.rand(50), 4, 2)                           # said only "got (50,)"
+    with pytest.raises(ValueError, match="NaN"):
+        X = vectors.cooccurrence([np.array([0, 1, 2, 1, 0])], 3)
+        X.data[0] = np.nan
+        vectors.train_glove(X, dim=2, epochs=1)                                # said "lower lr"

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import numbers
 import operator
 from typing import Any, Callable
 
@@ -371,8 +372,9 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, *, dropout: float = 0.0, bias: bool = True) -> None:
         super().__init__()
-        if not (isinstance(d_model, int) and isinstance(n_heads, int) and d_model > 0 and n_heads > 0):
+        if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 for n in (d_model, n_heads)):
             raise ValueError(f"d_model and n_heads must be positive ints, got {d_model!r}, {n_heads!r}")
+        d_model, n_heads = int(d_model), int(n_heads)
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
         check_dropout(dropout)

@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import torch
@@ -50,14 +51,14 @@ def check_causal(causal: bool, q_len: int, k_len: int) -> None:
 
 def check_scale(scale: Any) -> None:
     """``scale`` is None (meaning ``1/sqrt(head_dim)``) or a positive finite number."""
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, numbers.Real)
                               or not math.isfinite(scale) or scale <= 0):
         raise ValueError(f"scale must be a positive finite number or None (= 1/sqrt(head_dim)), got {scale!r}")
 
 
 def check_dropout(dropout_p: Any) -> None:
     """``dropout_p`` is a probability in ``[0, 1)``."""
-    if isinstance(dropout_p, bool) or not (isinstance(dropout_p, (int, float)) and 0.0 <= dropout_p < 1.0):
+    if isinstance(dropout_p, bool) or not (isinstance(dropout_p, numbers.Real) and 0.0 <= dropout_p < 1.0):
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p!r}")
 
 

@@ -174,8 +174,9 @@ class BPETokenizer:
             tok = BPETokenizer().train("aaabdaaabac", vocab_size=259)
             tok.merges   # {(97, 97): 256, (97, 98): 257, (256, 257): 258}
         """
-        if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
+        if not isinstance(vocab_size, numbers.Integral) or isinstance(vocab_size, bool):
             raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
+        vocab_size = int(vocab_size)
         if vocab_size < 256:
             raise ValueError(f"vocab_size must be at least 256 (one token per byte value), got {vocab_size}")
         num_merges = vocab_size - 256

@@ -165,6 +165,10 @@ class GPT(nn.Module):
 
     def loss(self, ids: Tensor) -> Tensor:
         """Mean cross-entropy of each next token: logits at ``0..L-2`` against ``ids[:, 1:]``."""
+        if not isinstance(ids, Tensor) or ids.ndim != 2 or ids.shape[1] < 2:
+            shape = tuple(ids.shape) if isinstance(ids, Tensor) else type(ids).__name__
+            raise ValueError(f"loss needs ids of shape (batch, length) with length >= 2 (an input and its "
+                             f"next token), got {shape}")
         logits = self(ids[:, :-1])                                          # (B, L-1, V)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
 

@@ -33,8 +33,8 @@ CHUNK = 1000
 def _check_stream(stream: Any, name: str = "stream", *, min_length: int = 2) -> Tensor:
     if not isinstance(stream, Tensor) or stream.ndim != 1 or stream.dtype.is_floating_point \
             or stream.dtype == torch.bool:
-        shape = tuple(stream.shape) if isinstance(stream, Tensor) else type(stream).__name__
-        raise ValueError(f"{name} must be a 1-D tensor of token ids, got {shape}")
+        got = f"shape {tuple(stream.shape)}, dtype {stream.dtype}" if isinstance(stream, Tensor) else type(stream).__name__
+        raise ValueError(f"{name} must be a 1-D tensor of token ids (integers), got {got}")
     if len(stream) < min_length:
         raise ValueError(f"{name} holds {len(stream)} tokens, fewer than the {min_length} needed")
     return stream

@@ -526,10 +526,14 @@ def train_glove(X: "scipy.sparse.spmatrix", *, dim: int = 100, epochs: int = 15,
     coo.eliminate_zeros()
     if coo.nnz == 0:
         raise ValueError("X has no non-zero entry: nothing to train on")
+    if not np.isfinite(coo.data).all():
+        raise ValueError("X has NaN or infinite entries; co-occurrence counts must be finite")
     if np.any(coo.data < 0):
         raise ValueError("X has negative entries; co-occurrence counts must be non-negative")
-    if epochs < 1 or batch_size < 1 or dim < 1:
-        raise ValueError(f"epochs, batch_size and dim must be at least 1, got {epochs}, {batch_size}, {dim}")
+    epochs, batch_size, dim = (check_int(v, n, minimum=1) for v, n in ((epochs, "epochs"), (batch_size, "batch_size"),
+                                                                          (dim, "dim")))
+    lr, x_max = check_number(lr, "lr", low=0, low_open=True), check_number(x_max, "x_max", low=0, low_open=True)
+    alpha = check_number(alpha, "alpha", low=0)
     device = torch.device(device) if device is not None else torch.device("cpu")
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)

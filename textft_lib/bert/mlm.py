@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from textft_lib.bert.model import IGNORE_INDEX, BertForMLM
+from textft_lib.checks import check_int
 from textft_lib.train import evaluating
 
 
@@ -245,6 +246,7 @@ def evaluate_mlm(model: BertForMLM, blocks: Tensor, collator: MLMCollator, *, ba
     itself, 10%). A model that copies its input scores well on ``loss_kept`` without
     reading any context; only ``loss_mask`` says whether it uses the words around the blank.
     """
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     device = next(model.parameters()).device
     nll_parts, kind_parts, correct = [], [], 0
     with evaluating(model):

@@ -12,6 +12,8 @@ Example::
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -50,8 +52,12 @@ class BertConfig:
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                      "intermediate_size", "max_position_embeddings", "type_vocab_size"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+            setattr(self, name, int(value))            # a NumPy int would not survive config.json
+        if not (isinstance(self.layer_norm_eps, numbers.Real) and math.isfinite(self.layer_norm_eps)
+                and self.layer_norm_eps > 0):
+            raise ValueError(f"layer_norm_eps must be a small positive number, got {self.layer_norm_eps!r}")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(f"hidden_size={self.hidden_size} is not divisible by "
                              f"num_attention_heads={self.num_attention_heads}")

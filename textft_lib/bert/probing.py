@@ -24,7 +24,9 @@ def fill_mask(model: BertForMLM, tokenizer: Any, text: str, *, top_k: int = 5) -
 
         fill_mask(model, tok, "The capital of France is [MASK].")   # [[('paris', 0.41), ...]]
     """
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
+        raise TypeError(f"fill_mask takes one text (a str), got {type(text).__name__}: call it once per text")
+    if not text.strip():
         raise ValueError("fill_mask needs a non-empty text")
     check_tokenizer(model, tokenizer)
     n_masks = text.count(tokenizer.mask_token)
