@@ -344,3 +344,17 @@ def test_numpy_scalars_are_numbers_and_confusing_errors_say_what_was_wrong():
         X = vectors.cooccurrence([np.array([0, 1, 2, 1, 0])], 3)
         X.data[0] = np.nan
         vectors.train_glove(X, dim=2, epochs=1)                                # said "lower lr"
+
+
+def test_sizes_of_the_transformer_parts_and_a_pattern_that_skips_text():
+    with pytest.raises(ValueError, match="base"):
+        transformer.sinusoidal_table(4, 4, base=0.0)                          # gave NaN
+    with pytest.raises(ValueError, match="d_model"):
+        transformer.sinusoidal_table(4, 0)                                    # gave a (4, 0) table
+    with pytest.raises(ValueError, match="d_ff"):
+        transformer.TransformerEncoderLayer(8, 2, 0)
+    with pytest.raises(ValueError, match="padding_idx"):
+        transformer.TokenEmbedding(10, 4, padding_idx=-1)                     # meant id 9
+    tok = BPETokenizer(pattern=r"\p{L}+").train(["abc abc"], vocab_size=257)   # spaces match nothing
+    with pytest.raises(ValueError, match="would lose"):
+        tok.encode("abc abc")

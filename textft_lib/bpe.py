@@ -313,14 +313,19 @@ class BPETokenizer:
         if not isinstance(text, str):
             raise TypeError(f"encode expects a str, got {type(text).__name__}")
         self._require_trained()
-        cache, out = self._cache, []
+        cache, out, covered = self._cache, [], 0
         for chunk in self._split.findall(text):
+            covered += len(chunk)
             ids = cache.get(chunk)
             if ids is None:
                 ids = self._encode_chunk(chunk)
                 if len(cache) < self.cache_size:
                     cache[chunk] = ids
             out.extend(ids)
+        if covered != len(text):               # a custom pattern that misses characters drops them
+            raise ValueError(f"the pre-tokenizer pattern matched {covered} of the text's {len(text)} characters, "
+                             "so decode(encode(text)) would lose the rest: the pattern must match every "
+                             "character (end it with an alternative such as \\s+ | .)")
         return out
 
     def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:

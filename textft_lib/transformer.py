@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from textft_lib.attention import MultiHeadAttention, copy_weights_to_torch
+from textft_lib.checks import check_int, check_number
 from textft_lib.train import evaluating
 
 Activation = Literal["relu", "gelu"]
@@ -114,8 +115,9 @@ class TokenEmbedding(nn.Module):
 
     def __init__(self, vocab_size: int, d_model: int, *, padding_idx: int | None = None, scale: bool = True):
         super().__init__()
-        if vocab_size < 1 or d_model < 1:
-            raise ValueError(f"vocab_size and d_model must be positive, got {vocab_size} and {d_model}")
+        vocab_size, d_model = check_int(vocab_size, "vocab_size", minimum=1), check_int(d_model, "d_model", minimum=1)
+        if padding_idx is not None:                 # torch reads -1 as the last id: refuse it here
+            padding_idx = check_int(padding_idx, "padding_idx", minimum=0, maximum=vocab_size - 1)
         self.vocab_size, self.d_model = vocab_size, d_model
         self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=padding_idx)
         nn.init.normal_(self.embedding.weight, std=d_model ** -0.5)
@@ -137,10 +139,10 @@ def sinusoidal_table(max_len: int, d_model: int, base: float = 10000.0) -> Tenso
         pe = sinusoidal_table(50, 16)
         pe[0, 1::2]                                   # cos(0) = 1 in every odd column
     """
+    max_len, d_model = check_int(max_len, "max_len", minimum=1), check_int(d_model, "d_model", minimum=2)
     if d_model % 2:
         raise ValueError(f"the sinusoidal encoding pairs sin and cos, so d_model must be even, got {d_model}")
-    if max_len < 1:
-        raise ValueError(f"max_len must be positive, got {max_len}")
+    base = check_number(base, "base", low=0, low_open=True)
     pos = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)          # (max_len, 1)
     freq = base ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)  # (d/2,)
     table = torch.zeros(max_len, d_model, dtype=torch.float64)
@@ -240,6 +242,7 @@ class TransformerEncoderLayer(nn.Module):
         super().__init__()
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        d_ff = check_int(d_ff, "d_ff", minimum=1)
         self.d_model, self.n_heads, self.d_ff = d_model, n_heads, d_ff
         self.activation, self.norm_first = activation, norm_first
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout=dropout, bias=bias)
@@ -303,6 +306,7 @@ class TransformerDecoderLayer(nn.Module):
         # torch.nn's, line for line, and the two share no hidden base class.
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        d_ff = check_int(d_ff, "d_ff", minimum=1)
         self.d_model, self.n_heads, self.d_ff = d_model, n_heads, d_ff
         self.activation, self.norm_first = activation, norm_first
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout=dropout, bias=bias)
