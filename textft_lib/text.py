@@ -28,6 +28,8 @@ from typing import Any
 
 import regex
 
+from textft_lib.checks import string_list
+
 __all__ = [
     "PAD", "UNK", "CLS", "SEP", "MASK", "SPECIAL_TOKENS",
     "normalize", "strip_wiki_markup", "whitespace_tokenize", "regex_tokenize", "WORD_PATTERN",
@@ -216,15 +218,11 @@ def remove_stopwords(tokens: Iterable[str], stopwords: Iterable[str]) -> list[st
     Note the example: "not" is on most stop-word lists, and dropping it flips the meaning
     of a review. Models that read word order (BERT and friends) keep every word.
     """
-    for value, name in ((tokens, "tokens"), (stopwords, "stopwords")):
-        if isinstance(value, (str, bytes)):
-            raise TypeError(f"remove_stopwords expects {name} as a list (or set) of words, not one string: "
-                            f"its letters would be read as the words")
+    tokens = string_list(tokens, "tokens")
+    if isinstance(stopwords, (str, bytes)):
+        raise TypeError("remove_stopwords expects stopwords as a list (or set) of words, not one string: "
+                        "its letters would be read as the words")
     stop = {w.lower() for w in stopwords}
-    tokens = list(tokens)
-    for i, t in enumerate(tokens):
-        if not isinstance(t, str):
-            raise TypeError(f"remove_stopwords expects tokens that are strings; token {i} is {type(t).__name__} {t!r}")
     return [t for t in tokens if t.lower() not in stop]
 
 
@@ -266,9 +264,7 @@ def oov_rate(tokens: Iterable[str], vocab: "Vocab | Iterable[str]") -> float:
         raise TypeError("oov_rate expects vocab as a Vocab or a collection of words, not one string")
     known = vocab.tokens_set() if isinstance(vocab, Vocab) else set(vocab)
     total = missing = 0
-    for t in tokens:
-        if not isinstance(t, str):
-            raise TypeError(f"oov_rate expects tokens that are strings (words, not ids), got {type(t).__name__} {t!r}")
+    for t in string_list(tokens, "tokens"):                 # words, not ids
         total += 1
         missing += t not in known
     if total == 0:
@@ -390,12 +386,7 @@ class Vocab:
         """
         if isinstance(tokens, str):
             raise TypeError("Vocab.encode expects a list of tokens, got a str: tokenize it first")
-        tokens = list(tokens)
-        for i, t in enumerate(tokens):
-            if not isinstance(t, str):
-                raise TypeError(f"Vocab.encode expects tokens that are strings; token {i} is "
-                                f"{type(t).__name__} {t!r} (ids are decoded, not encoded)")
-        ids = [self.token_to_id(t) for t in tokens]
+        ids = [self.token_to_id(t) for t in string_list(tokens, "tokens")]   # ids are decoded, not encoded
         if max_length is not None:
             room = max_length - (2 if add_special else 0)
             if room < (1 if add_special else 0):

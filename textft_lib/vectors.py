@@ -103,6 +103,16 @@ class Vocab:
         return f"Vocab({len(self)} words: {head}, ...)"
 
 
+def _check_counts(values: "np.ndarray") -> None:
+    """Co-occurrence counts (the non-zero entries of ``X``) must be finite and non-negative."""
+    import numpy as np
+
+    if not np.isfinite(values).all():
+        raise ValueError("X has NaN or infinite entries; co-occurrence counts must be finite")
+    if np.any(values < 0):
+        raise ValueError("X has negative entries; co-occurrence counts must be non-negative")
+
+
 def _check_docs(docs: Sequence[Sequence[str]]) -> None:
     if not isinstance(docs, Sequence) and hasattr(docs, "__next__"):
         raise TypeError("expected a list of documents, got a generator or iterator (it can be read only "
@@ -348,10 +358,7 @@ def ppmi(X: "scipy.sparse.spmatrix", *, alpha: float = 0.75) -> "scipy.sparse.cs
     X = sp.csr_matrix(X, dtype=np.float64)
     if X.shape[0] != X.shape[1]:
         raise ValueError(f"X must be a square (V, V) co-occurrence matrix, got shape {X.shape}")
-    if X.nnz and not np.isfinite(X.data).all():
-        raise ValueError("X has NaN or infinite entries; co-occurrence counts must be finite")
-    if X.nnz and X.data.min() < 0:
-        raise ValueError("X has negative entries; co-occurrence counts must be non-negative")
+    _check_counts(X.data)
     check_number(alpha, "alpha", low=0, low_open=True)
     total = X.sum()
     if total <= 0:
@@ -526,10 +533,7 @@ def train_glove(X: "scipy.sparse.spmatrix", *, dim: int = 100, epochs: int = 15,
     coo.eliminate_zeros()
     if coo.nnz == 0:
         raise ValueError("X has no non-zero entry: nothing to train on")
-    if not np.isfinite(coo.data).all():
-        raise ValueError("X has NaN or infinite entries; co-occurrence counts must be finite")
-    if np.any(coo.data < 0):
-        raise ValueError("X has negative entries; co-occurrence counts must be non-negative")
+    _check_counts(coo.data)
     epochs, batch_size, dim = (check_int(v, n, minimum=1) for v, n in ((epochs, "epochs"), (batch_size, "batch_size"),
                                                                           (dim, "dim")))
     lr, x_max = check_number(lr, "lr", low=0, low_open=True), check_number(x_max, "x_max", low=0, low_open=True)
